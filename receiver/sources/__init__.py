@@ -1,0 +1,1 @@
+"""Webhook sources: one module per forge or registry, each a pure `Source` (verify, then parse)."""

@@ -1,0 +1,160 @@
+"""What every source shares: the raw delivery, the credentials, the `Source` contract.
+
+Pure: no I/O, no clock reads. A source verifies the raw bytes before it decodes anything;
+every comparison of a secret goes through `hmac.compare_digest` (`hmac_matches`,
+`token_matches`). A missing header is `AuthenticationFailed`, never `KeyError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from receiver.errors import AuthenticationFailed, MalformedPayload
+from receiver.events import Event
+
+HMAC_ALGORITHMS: Mapping[str, Callable[[], Any]] = {
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+    "sha512": hashlib.sha512,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawDelivery:
+    """One HTTP request as the edge read it: lower-cased header names, the body read once."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a source may check a delivery against.
+
+    `token` is the Secret's `token` value (may be empty: GitLab's agent uses an empty one).
+    `secret_data` is the whole Secret, for sources that need more keys (basic auth).
+    `now_s` and `oidc_keys` are inputs, not reads, so token-expiry checks stay pure.
+    """
+
+    token: bytes
+    secret_data: Mapping[str, bytes] = field(default_factory=dict)
+    now_s: float = 0.0
+    oidc: OidcSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSettings:
+    """Expected claims and the signing keys (JWKS `kid` -> JWK dict) for OIDC ID tokens."""
+
+    keys: Mapping[str, Mapping[str, Any]]
+    audience: str | None = None
+    issuers: tuple[str, ...] = ("https://accounts.google.com", "accounts.google.com")
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A webhook sender. `type_name` is Flux's Receiver type string where Flux has one.
+
+    `event_name` reads the sender's event type for `spec.events` (None: the sender names none).
+    `verify` raises `AuthenticationFailed`; `parse` raises `MalformedPayload`.
+    """
+
+    type_name: str
+    verify: Callable[[RawDelivery, Credentials], None]
+    event_name: Callable[[RawDelivery], str | None]
+    parse: Callable[[RawDelivery], Event]
+
+
+def hmac_matches(*, key: bytes, body: bytes, algorithm: str, hex_digest: str) -> bool:
+    """Constant-time check of a hex HMAC of `body`; unknown algorithms never match."""
+    digest = HMAC_ALGORITHMS.get(algorithm.lower())
+    if digest is None:
+        return False
+    expected = hmac.new(key, body, digest).hexdigest()
+    return hmac.compare_digest(expected.encode(), hex_digest.strip().lower().encode())
+
+
+def token_matches(*, expected: bytes, given: str | bytes) -> bool:
+    """Constant-time equality of a shared token."""
+    given_bytes = given.encode() if isinstance(given, str) else given
+    return hmac.compare_digest(expected, given_bytes)
+
+
+def split_signature(value: str, *, header: str) -> tuple[str, str]:
+    """Split `<algo>=<hex>` as GitHub and generic-hmac send it."""
+    algorithm, sep, hex_digest = value.partition("=")
+    if not sep or not hex_digest:
+        raise AuthenticationFailed(f"{header} is not of the form <algorithm>=<hex digest>")
+    return algorithm.strip().lower(), hex_digest
+
+
+def require_header(delivery: RawDelivery, name: str, *, hint: str) -> str:
+    value = delivery.header(name)
+    if value is None or value == "":
+        raise AuthenticationFailed(f"{name} header missing: {hint}")
+    return value
+
+
+def verify_hmac_header(
+    delivery: RawDelivery, credentials: Credentials, *, header: str, hint: str
+) -> None:
+    """Check an `<algo>=<hex>` HMAC header over the raw body."""
+    algorithm, hex_digest = split_signature(
+        require_header(delivery, header, hint=hint), header=header
+    )
+    if algorithm not in HMAC_ALGORITHMS:
+        raise AuthenticationFailed(
+            f"{header} uses unsupported algorithm {algorithm!r} (use sha1, sha256 or sha512)"
+        )
+    if not hmac_matches(
+        key=credentials.token, body=delivery.body, algorithm=algorithm, hex_digest=hex_digest
+    ):
+        raise AuthenticationFailed(f"{header} does not match the body: check the shared secret")
+
+
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """Decode a JSON object body, or raise `MalformedPayload` with a message for the sender."""
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(value, dict):
+        raise MalformedPayload("body is not a JSON object")
+    return value
+
+
+def event_allowed(event: str | None, allowed: tuple[str, ...]) -> bool:
+    """`spec.events` semantics: empty allows all; otherwise a case-insensitive match."""
+    if not allowed:
+        return True
+    if event is None:
+        return False
+    folded = event.casefold()
+    return any(folded == candidate.casefold() for candidate in allowed)
+
+
+def no_event(_delivery: RawDelivery) -> str | None:
+    return None
+
+
+def no_verification(_delivery: RawDelivery, _credentials: Credentials) -> None:
+    """For types whose only credential is the secret webhook path (generic, dockerhub...)."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem pydantic found, as `field.path: message`, for a 400 answer."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"

@@ -1,0 +1,25 @@
+"""The table of sources: Flux's Receiver type string -> `Source`.
+
+Adding a source is one module with a `SOURCE` and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from receiver.sources import generic, generic_hmac, github, gitlab
+from receiver.sources.base import Source
+
+SOURCES: Mapping[str, Source] = {
+    source.type_name: source
+    for source in (
+        generic.SOURCE,
+        generic_hmac.SOURCE,
+        github.SOURCE,
+        gitlab.SOURCE,
+    )
+}
+
+
+def get(type_name: str) -> Source | None:
+    return SOURCES.get(type_name)
