@@ -12,9 +12,9 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from receiver.errors import AuthenticationFailed, MalformedPayload
 from receiver.events import Event
@@ -153,8 +153,14 @@ def no_verification(_delivery: RawDelivery, _credentials: Credentials) -> None:
     """For types whose only credential is the secret webhook path (generic, dockerhub...)."""
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """The first problem pydantic found, as `field.path: message`, for a 400 answer."""
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "body"
-    return f"{where}: {error['msg']}"
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def parse_model(model: type[_Model], body: bytes, *, what: str) -> _Model:
+    """Validate a JSON body into a vendor model, or raise `MalformedPayload` naming the field."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        raise MalformedPayload(f"not a {what} payload: {where}: {error['msg']}") from None

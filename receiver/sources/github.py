@@ -9,16 +9,15 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from receiver.errors import MalformedPayload
 from receiver.events import Event, GitPush, Ignored, Signal
 from receiver.sources import git_payload
 from receiver.sources.base import (
     Credentials,
     RawDelivery,
     Source,
-    describe_validation_error,
+    parse_model,
     verify_hmac_header,
 )
 
@@ -77,10 +76,7 @@ def parse(delivery: RawDelivery) -> Event:
         return Ignored(source="github", event=event, reason="ping", delivery_id=did)
     if event not in _PUSH_EVENTS:
         return Signal(source="github", event=event, delivery_id=did)
-    try:
-        push = _PushEvent.model_validate_json(delivery.body)
-    except ValidationError as exc:
-        raise MalformedPayload(f"not a GitHub push payload: {describe_validation_error(exc)}") from None
+    push = parse_model(_PushEvent, delivery.body, what="GitHub push")
     return to_git_push(push, source="github", event=event, delivery_id=did)
 
 

@@ -10,17 +10,17 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from receiver.errors import AuthenticationFailed, MalformedPayload
+from receiver.errors import AuthenticationFailed
 from receiver.events import Event, GitPush, Signal
 from receiver.sources import git_payload
 from receiver.sources.base import (
     Credentials,
     RawDelivery,
     Source,
-    describe_validation_error,
     load_json_object,
+    parse_model,
     require_header,
     token_matches,
 )
@@ -79,10 +79,7 @@ def parse(delivery: RawDelivery) -> Event:
     kind = load_json_object(delivery.body).get("object_kind")
     if kind not in _PUSH_KINDS:
         return Signal(source="gitlab", event=event, delivery_id=did)
-    try:
-        hook = _PushHook.model_validate_json(delivery.body)
-    except ValidationError as exc:
-        raise MalformedPayload(f"not a GitLab push payload: {describe_validation_error(exc)}") from None
+    hook = parse_model(_PushHook, delivery.body, what="GitLab push")
     project, repo = hook.project, hook.repository or _Repository()
     commits = hook.commits or []
     complete = hook.total_commits_count is None or hook.total_commits_count <= len(commits)
