@@ -69,3 +69,16 @@ class Ignored:
 
 
 Event: TypeAlias = GitPush | ImagePush | Signal | Ignored
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    """One Kubernetes object a reconcile request is aimed at."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
