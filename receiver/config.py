@@ -1,0 +1,141 @@
+"""Settings: one pydantic model per concern under one root, from a YAML file and CLI flags.
+
+Flags override the file. Any invalid value stops start-up with one line naming the field
+(`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from receiver.errors import ConfigError
+
+MIB = 1024 * 1024
+
+# GitHub's own maximum webhook payload; Flux's receiver stops at 3 MiB.
+DEFAULT_MAX_BODY_BYTES = 25 * MIB
+
+
+class HostPort(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int = Field(ge=0, le=65535)
+
+    @classmethod
+    def parse(cls, text: str) -> HostPort:
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"{text!r} is not host:port")
+        return cls(host=host.strip("[]") or "0.0.0.0", port=int(port))
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _host_port(value: Any) -> Any:
+    return HostPort.parse(value) if isinstance(value, str) else value
+
+
+class SecretKeyRef(BaseModel):
+    """A key of a Kubernetes Secret; the value never enters the configuration itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str
+    name: str
+    key: str = "token"
+
+
+class DiscoveryEndpoint(BaseModel):
+    """One `/webhooks/<forge>` endpoint: its shared secret lives in a Kubernetes Secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret_ref: SecretKeyRef
+
+
+class DiscoverySettings(BaseModel):
+    """Auto-discovery: forge endpoints and the GitRepository index they route through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoints: dict[str, DiscoveryEndpoint] = Field(default_factory=dict)
+    namespaces: tuple[str, ...] = ()
+    label_selector: str | None = None
+    downstream: bool = False
+
+
+class TriggerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int = Field(default=8, ge=1, le=256)
+    queue_size: int = Field(default=100_000, ge=1)
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+    retry_attempts: int = Field(default=8, ge=1)
+    drain_timeout_s: float = Field(default=10.0, ge=0)
+
+
+class WatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+    watch_timeout_s: int = Field(default=300, ge=1)
+
+
+class Settings(BaseModel):
+    """The whole configuration of `gitops-receiver serve`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: HostPort = HostPort(host="0.0.0.0", port=9292)
+    health_listen: HostPort = HostPort(host="0.0.0.0", port=9440)
+    metrics_listen: HostPort = HostPort(host="0.0.0.0", port=8080)
+    kubeconfig: Path | None = None
+    inventory: Path | None = None
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    no_cross_namespace_refs: bool = False
+    write_receiver_status: bool = True
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    dedupe_window_s: float = Field(default=60.0, ge=0)
+    discovery: DiscoverySettings = DiscoverySettings()
+    trigger: TriggerSettings = TriggerSettings()
+    watch: WatchSettings = WatchSettings()
+
+    _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(
+        _host_port
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+def load(*, config_file: Path | None, overrides: dict[str, Any]) -> Settings:
+    """Merge the YAML file (if any) with CLI overrides (None values ignored) and validate."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(config_file.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file} must hold a mapping at the top")
+        data = {key.replace("-", "_"): value for key, value in (loaded or {}).items()}
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "config"
+        raise ConfigError(f"invalid setting {where}: {error['msg']}") from None

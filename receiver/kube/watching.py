@@ -1,0 +1,165 @@
+"""List-then-watch one resource, forever, feeding add/update/delete events to a callback.
+
+Only streams: list (paginated), watch from the listed resourceVersion (with bookmarks), resume
+from the last seen resourceVersion when a watch ends, list again on 410 Gone, and reconnect
+with capped exponential backoff and jitter when the API server is unreachable. After every
+re-list, objects that vanished meanwhile are reported as deletions. What the events mean is
+the caller's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from receiver.config import WatchSettings
+from receiver.errors import KubeError, KubeRejected
+from receiver.kube.client import JsonObject, KubeClient, ResourceExpired
+from receiver.kube.resources import ResourceType
+
+log = structlog.get_logger(__name__)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+OnEvent = Callable[[str, JsonObject], None]
+_LIST_PAGE = 500
+
+
+class KubeErrorFromEvent(KubeError):
+    """An ERROR event other than 410 inside a watch stream."""
+
+
+@dataclass(slots=True)
+class WatchState:
+    """What a running watch exposes: whether its first list completed, and restart counts."""
+
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    relists: int = 0
+    reconnects: int = 0
+
+
+def object_key(obj: JsonObject) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return (meta.get("namespace", ""), meta.get("name", ""))
+
+
+async def watch_forever(
+    *,
+    client: KubeClient,
+    resource: ResourceType,
+    on_event: OnEvent,
+    settings: WatchSettings,
+    state: WatchState,
+    namespace: str | None = None,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Run until cancelled. `on_event(type, object)` sees ADDED, MODIFIED and DELETED."""
+    jitter = rng or random.Random()
+    selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
+    base_query = {key: value for key, value in selectors.items() if value}
+    path = resource.collection_path(namespace=namespace)
+    known: dict[tuple[str, str], str] = {}
+    resource_version: str | None = None
+    failures = 0
+    logger = log.bind(resource=resource.plural, namespace=namespace or "*")
+    while True:
+        try:
+            if resource_version is None:
+                resource_version = await _relist(client, path, base_query, known, on_event)
+                if state.synced.is_set():
+                    state.relists += 1
+                state.synced.set()
+                logger.debug("watch_listed", objects=len(known))
+            query = {
+                **base_query,
+                "watch": "true",
+                "allowWatchBookmarks": "true",
+                "resourceVersion": resource_version,
+                "timeoutSeconds": str(settings.watch_timeout_s),
+            }
+            async for event in client.stream(
+                path, query=query, timeout_s=settings.watch_timeout_s + 30
+            ):
+                resource_version = _apply(event, known, on_event) or resource_version
+                failures = 0
+        except ResourceExpired:
+            logger.info("watch_expired_relisting")
+            resource_version = None
+        except KubeRejected as exc:
+            # 403/400: retrying fast will not help, but the RBAC may be fixed: back off hard.
+            failures += 1
+            delay = _backoff(settings, failures, jitter)
+            logger.error("watch_rejected", error=str(exc), retry_in_s=round(delay, 2))
+            state.reconnects += 1
+            await asyncio.sleep(delay)
+        except KubeError as exc:
+            failures += 1
+            delay = _backoff(settings, failures, jitter)
+            logger.warning("watch_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+            state.reconnects += 1
+            await asyncio.sleep(delay)
+
+
+def _apply(event: JsonObject, known: dict[tuple[str, str], str], on_event: OnEvent) -> str | None:
+    """Handle one watch event; returns the resourceVersion to resume from, if it moved."""
+    kind = event.get("type")
+    obj = event.get("object") or {}
+    if kind == "ERROR":
+        if obj.get("code") == 410:
+            raise ResourceExpired(str(obj.get("message", "410 Gone")))
+        raise KubeErrorFromEvent(str(obj.get("message", "watch error")))
+    version = obj.get("metadata", {}).get("resourceVersion")
+    if kind == "BOOKMARK":
+        return str(version) if version else None
+    key = object_key(obj)
+    if kind == DELETED:
+        known.pop(key, None)
+    elif kind in (ADDED, MODIFIED):
+        known[key] = str(version)
+    else:
+        return None
+    on_event(str(kind), obj)
+    return str(version) if version else None
+
+
+async def _relist(
+    client: KubeClient,
+    path: str,
+    query: dict[str, str],
+    known: dict[tuple[str, str], str],
+    on_event: OnEvent,
+) -> str:
+    """List every page; report vanished objects as DELETED; returns the list resourceVersion."""
+    seen: set[tuple[str, str]] = set()
+    continue_token: str | None = None
+    while True:
+        page_query = {**query, "limit": str(_LIST_PAGE)}
+        if continue_token:
+            page_query["continue"] = continue_token
+        page = await client.get(path, query=page_query, timeout_s=120)
+        for obj in page.get("items") or []:
+            key = object_key(obj)
+            seen.add(key)
+            version = str(obj.get("metadata", {}).get("resourceVersion", ""))
+            if known.get(key) != version:
+                event = MODIFIED if key in known else ADDED
+                known[key] = version
+                on_event(event, obj)
+        metadata = page.get("metadata", {})
+        continue_token = metadata.get("continue")
+        if not continue_token:
+            break
+    for key in [key for key in known if key not in seen]:
+        del known[key]
+        on_event(DELETED, {"metadata": {"namespace": key[0], "name": key[1]}})
+    return str(metadata.get("resourceVersion", ""))
+
+
+def _backoff(settings: WatchSettings, failures: int, rng: random.Random) -> float:
+    capped = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (failures - 1))
+    return float(capped * (0.5 + rng.random() / 2))
