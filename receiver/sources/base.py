@@ -83,13 +83,21 @@ def hmac_matches(*, key: bytes, body: bytes, algorithm: str, hex_digest: str) ->
     if digest is None:
         return False
     expected = hmac.new(key, body, digest).hexdigest()
-    return hmac.compare_digest(expected.encode(), hex_digest.strip().lower().encode())
+    return hmac.compare_digest(expected.encode(), _header_bytes(hex_digest.strip().lower()))
 
 
 def token_matches(*, expected: bytes, given: str | bytes) -> bool:
     """Constant-time equality of a shared token."""
-    given_bytes = given.encode() if isinstance(given, str) else given
+    given_bytes = _header_bytes(given) if isinstance(given, str) else given
     return hmac.compare_digest(expected, given_bytes)
+
+
+def _header_bytes(value: str) -> bytes:
+    """A header value as bytes, never raising: the edge keeps undecodable bytes as surrogates."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
 
 
 def split_signature(value: str, *, header: str) -> tuple[str, str]:
@@ -128,7 +136,7 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     """Decode a JSON object body, or raise `MalformedPayload` with a message for the sender."""
     try:
         value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedPayload(f"body is not valid JSON: {exc.__class__.__name__}") from None
     if not isinstance(value, dict):
         raise MalformedPayload("body is not a JSON object")

@@ -2,7 +2,8 @@
 
 Verification: `X-Hub-Signature-256` (`sha256=<hex>` HMAC of the raw body) when present, else
 `X-Hub-Signature` (`sha1=`, also `sha256=`/`sha512=`). Event type: `X-GitHub-Event` (Gitea
-also sends `X-Gitea-Event`); delivery id: `X-GitHub-Delivery`.
+also sends `X-Gitea-Event`); delivery id: `X-GitHub-Delivery`. Gitea pushes carry
+`total_commits` next to a capped `commits` list; a push to a new ref has no usable file list.
 Docs: https://docs.github.com/en/webhooks/webhook-events-and-payloads#push
 Pure: no I/O.
 """
@@ -47,6 +48,7 @@ class _PushEvent(BaseModel):
     forced: bool = False
     repository: _Repository
     commits: list[git_payload.PushedCommit] | None = None
+    total_commits: int | None = None  # Gitea/Forgejo only: they cap `commits` far below this
 
 
 def event_name(delivery: RawDelivery) -> str | None:
@@ -83,7 +85,13 @@ def parse(delivery: RawDelivery) -> Event:
 def to_git_push(push: _PushEvent, *, source: str, event: str, delivery_id: str | None) -> GitPush:
     repo = push.repository
     commits = push.commits or []
-    complete = not push.forced and len(commits) < MAX_LISTED_COMMITS
+    # A new ref has no previous state to diff against, whatever commits are listed.
+    complete = (
+        not push.forced
+        and not git_payload.is_zero_sha(push.before)
+        and len(commits) < MAX_LISTED_COMMITS
+        and (push.total_commits is None or push.total_commits <= len(commits))
+    )
     return GitPush(
         source=source,
         event=event,

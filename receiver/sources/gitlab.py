@@ -82,7 +82,10 @@ def parse(delivery: RawDelivery) -> Event:
     hook = parse_model(_PushHook, delivery.body, what="GitLab push")
     project, repo = hook.project, hook.repository or _Repository()
     commits = hook.commits or []
-    complete = hook.total_commits_count is None or hook.total_commits_count <= len(commits)
+    # A new ref (zero `before`) has no previous state to diff against.
+    complete = not git_payload.is_zero_sha(hook.before) and (
+        hook.total_commits_count is None or hook.total_commits_count <= len(commits)
+    )
     deleted = git_payload.is_zero_sha(hook.after)
     return GitPush(
         source="gitlab",

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from receiver.sources import generic, generic_hmac, github, gitlab
+from receiver.sources import (
+    azure_devops,
+    bitbucket,
+    cdevents,
+    generic,
+    generic_hmac,
+    gitea,
+    github,
+    gitlab,
+)
 from receiver.sources.base import Source
 
 SOURCES: Mapping[str, Source] = {
@@ -17,6 +26,10 @@ SOURCES: Mapping[str, Source] = {
         generic_hmac.SOURCE,
         github.SOURCE,
         gitlab.SOURCE,
+        gitea.SOURCE,
+        bitbucket.SOURCE,
+        azure_devops.SOURCE,
+        cdevents.SOURCE,
     )
 }
 
