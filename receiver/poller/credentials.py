@@ -1,0 +1,220 @@
+"""Git credentials from a GitRepository's `spec.secretRef`, handed to one git call at a time.
+
+Edge: reads Flux's Secret keys (`username`/`password`, `bearerToken`, `ca.crt`, SSH `identity`,
+`known_hosts`, `password` for an encrypted key) and yields the environment for the git child.
+Secrets never reach a command line, a log line or an exception message: HTTP auth travels as
+`GIT_CONFIG_*` variables of the child only; SSH keys sit in 0600 files in a private 0700
+directory that is removed when the context exits.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+
+from receiver.errors import ReceiverError
+
+# The child inherits nothing that could prompt, trace, or pick up host configuration.
+_BASE_ENV: Mapping[str, str] = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "",
+    "SSH_ASKPASS": "",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_ALLOW_PROTOCOL": "http:https:ssh:git",
+    "GIT_TRACE": "0",
+    "GIT_TRACE_CURL": "0",
+    "GIT_TRACE_PACKET": "0",
+    "GIT_CURL_VERBOSE": "0",
+    "LC_ALL": "C",
+}
+
+# Keys of a Flux git Secret (source-controller docs, GitRepository "Secret reference").
+USERNAME_KEY = "username"
+PASSWORD_KEY = "password"
+BEARER_TOKEN_KEY = "bearerToken"
+CA_KEYS = ("ca.crt", "caFile")
+IDENTITY_KEY = "identity"
+KNOWN_HOSTS_KEY = "known_hosts"
+
+
+class CredentialsInvalid(ReceiverError):
+    """The Secret is missing, or its keys do not make a usable credential for the URL's scheme."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitAuth:
+    """A parsed git Secret. Fields hold secrets, so none of them shows in `repr`."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    bearer_token: str | None = field(default=None, repr=False)
+    ca_cert: bytes | None = field(default=None, repr=False)
+    identity: bytes | None = field(default=None, repr=False)
+    known_hosts: bytes | None = field(default=None, repr=False)
+
+
+def auth_from_secret(data: Mapping[str, bytes]) -> GitAuth:
+    """Read Flux's keys from decoded Secret data. Raises `CredentialsInvalid` on a bad mix.
+
+    Which keys are used depends on the URL's scheme; `git_environment` checks the mix.
+    """
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        if value is None or value == b"":
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CredentialsInvalid(f"secret key {key!r} is not UTF-8") from exc
+
+    def raw(key: str) -> bytes | None:
+        value = data.get(key)
+        return value or None
+
+    auth = GitAuth(
+        username=text(USERNAME_KEY),
+        password=text(PASSWORD_KEY),
+        bearer_token=text(BEARER_TOKEN_KEY),
+        ca_cert=next((data[k] for k in CA_KEYS if data.get(k)), None),
+        identity=raw(IDENTITY_KEY),
+        known_hosts=raw(KNOWN_HOSTS_KEY),
+    )
+    return auth
+
+
+@contextmanager
+def git_environment(
+    *, url: str, auth: GitAuth | None, allow_insecure_http: bool = False
+) -> Iterator[dict[str, str]]:
+    """The environment variables to add for one git call to `url`; temporary files live until exit.
+
+    HTTP(S): `http.extraHeader=Authorization: Basic|Bearer ...` and `http.sslCAInfo` through
+    `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`, never argv. Credentials over
+    plain `http://` are refused unless `allow_insecure_http` (loopback tests), as Flux does.
+    SSH: `GIT_SSH_COMMAND` naming the identity and known_hosts files, strict host key
+    checking, no agent identities, no prompts, no user ssh config.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    env = dict(_BASE_ENV)
+    config: list[tuple[str, str]] = [("credential.helper", "")]
+    private_dir: str | None = None
+    try:
+        if scheme in ("http", "https"):
+            header = _authorization_header(auth)
+            if header is not None and scheme == "http" and not allow_insecure_http:
+                raise CredentialsInvalid("credentials over plain http:// are refused: use https://")
+            if header is not None:
+                config.append(("http.extraHeader", header))
+            if auth is not None and auth.ca_cert:
+                private_dir = tempfile.mkdtemp(prefix="gitops-receiver-git-")
+                ca_path = _write_private(private_dir, "ca.crt", auth.ca_cert)
+                config.append(("http.sslCAInfo", ca_path))
+        elif scheme == "ssh":
+            if auth is not None and (auth.identity or auth.known_hosts):
+                private_dir = tempfile.mkdtemp(prefix="gitops-receiver-ssh-")
+                env["GIT_SSH_COMMAND"] = _ssh_command(private_dir, auth)
+            else:
+                env["GIT_SSH_COMMAND"] = "ssh -F /dev/null -o BatchMode=yes"
+        env.update(_config_env(config))
+        yield env
+    finally:
+        if private_dir is not None:
+            shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _authorization_header(auth: GitAuth | None) -> str | None:
+    if auth is None:
+        return None
+    if auth.bearer_token:
+        if auth.username or auth.password:
+            # source-controller refuses the mix too ("basic auth and bearer token cannot be set").
+            raise CredentialsInvalid("secret sets both basic auth and bearerToken: keep one")
+        return f"Authorization: Bearer {auth.bearer_token}"
+    if auth.username is not None or auth.password is not None:
+        pair = f"{auth.username or ''}:{auth.password or ''}".encode()
+        return f"Authorization: Basic {base64.b64encode(pair).decode('ascii')}"
+    return None
+
+
+def _ssh_command(private_dir: str, auth: GitAuth) -> str:
+    if not auth.identity:
+        raise CredentialsInvalid("SSH secret has no 'identity' key: add the private key")
+    if not auth.known_hosts:
+        raise CredentialsInvalid("SSH secret has no 'known_hosts' key: add the host keys")
+    identity = _usable_identity(auth.identity, passphrase=auth.password)
+    identity_path = _write_private(private_dir, "identity", identity)
+    known_hosts_path = _write_private(private_dir, "known_hosts", _with_newline(auth.known_hosts))
+    return shlex.join(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            identity_path,
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={known_hosts_path}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+        ]
+    )
+
+
+def _usable_identity(identity: bytes, *, passphrase: str | None) -> bytes:
+    """The key ssh can read without a prompt: an encrypted key is decrypted in memory first."""
+    if not passphrase:
+        return _with_newline(identity)
+    secret = passphrase.encode()
+    try:
+        if b"BEGIN OPENSSH PRIVATE KEY" in identity:
+            key = serialization.load_ssh_private_key(identity, password=secret)
+        else:
+            key = serialization.load_pem_private_key(identity, password=secret)  # type: ignore[assignment]
+        return key.private_bytes(
+            encoding=serialization.Encoding.PEM,
+            format=serialization.PrivateFormat.OpenSSH,
+            encryption_algorithm=serialization.NoEncryption(),
+        )
+    except (ValueError, TypeError) as exc:
+        # Not encrypted after all (Flux tolerates a stray password) or the wrong passphrase.
+        try:
+            serialization.load_ssh_private_key(identity, password=None)
+        except (ValueError, TypeError):
+            raise CredentialsInvalid("SSH identity cannot be decrypted with 'password'") from exc
+        return _with_newline(identity)
+
+
+def _write_private(directory: str, name: str, content: bytes) -> str:
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    return path
+
+
+def _with_newline(content: bytes) -> bytes:
+    return content if content.endswith(b"\n") else content + b"\n"
+
+
+def _config_env(entries: list[tuple[str, str]]) -> dict[str, str]:
+    env = {"GIT_CONFIG_COUNT": str(len(entries))}
+    for index, (key, value) in enumerate(entries):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
