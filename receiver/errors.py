@@ -16,6 +16,7 @@ class RequestRejected(ReceiverError):
     """A delivery refused with a specific HTTP status and a message safe to show the sender."""
 
     http_status: int = 400
+    outcome: str = "rejected"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,32 +25,39 @@ class RequestRejected(ReceiverError):
 
 class UnknownHook(RequestRejected):
     http_status = 404
+    outcome: str = "unknown_hook"
 
 
 class MethodNotAllowed(RequestRejected):
     http_status = 405
+    outcome: str = "method_not_allowed"
 
 
 class PayloadTooLarge(RequestRejected):
     http_status = 413
+    outcome: str = "too_large"
 
 
 class AuthenticationFailed(RequestRejected):
     http_status = 401
+    outcome: str = "unauthorized"
 
 
 class MalformedPayload(RequestRejected):
     http_status = 400
+    outcome: str = "malformed"
 
 
 class ReceiverNotReady(RequestRejected):
     http_status = 503
+    outcome: str = "not_ready"
 
 
 class ServiceUnavailable(RequestRejected):
     """The service cannot take the delivery now (draining, queue full); the sender may retry."""
 
     http_status = 503
+    outcome: str = "unavailable"
 
 
 class KubeError(ReceiverError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from receiver import backoff
 from receiver.config import WatchSettings
 from receiver.errors import KubeError, KubeRejected
 from receiver.kube.client import JsonObject, KubeClient, ResourceExpired
@@ -93,13 +94,23 @@ async def watch_forever(
         except KubeRejected as exc:
             # 403/400: retrying fast will not help, but the RBAC may be fixed: back off hard.
             failures += 1
-            delay = _backoff(settings, failures, jitter)
+            delay = backoff.delay_s(
+                attempt=failures,
+                initial_s=settings.backoff_initial_s,
+                max_s=settings.backoff_max_s,
+                jitter=jitter.random(),
+            )
             logger.error("watch_rejected", error=str(exc), retry_in_s=round(delay, 2))
             state.reconnects += 1
             await asyncio.sleep(delay)
         except KubeError as exc:
             failures += 1
-            delay = _backoff(settings, failures, jitter)
+            delay = backoff.delay_s(
+                attempt=failures,
+                initial_s=settings.backoff_initial_s,
+                max_s=settings.backoff_max_s,
+                jitter=jitter.random(),
+            )
             logger.warning("watch_disconnected", error=str(exc), retry_in_s=round(delay, 2))
             state.reconnects += 1
             await asyncio.sleep(delay)
@@ -158,8 +169,3 @@ async def _relist(
         del known[key]
         on_event(DELETED, {"metadata": {"namespace": key[0], "name": key[1]}})
     return str(metadata.get("resourceVersion", ""))
-
-
-def _backoff(settings: WatchSettings, failures: int, rng: random.Random) -> float:
-    capped = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** (failures - 1))
-    return float(capped * (0.5 + rng.random() / 2))

@@ -1,0 +1,286 @@
+"""Wiring and lifecycle: builds the parts, starts them in order, stops them in reverse.
+
+Start: cluster (live API server or dry-run inventory) -> watches feeding the receiver table
+-> reconcile workers -> HTTP ports. Stop (SIGTERM): stop accepting webhooks, drain the
+reconcile queue (bounded), stop the watches and status writer, close the client, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from receiver import backoff
+from receiver.config import Settings
+from receiver.dedupe import DeliveryDeduper
+from receiver.errors import KubeError, KubeRejected
+from receiver.http import health, server
+from receiver.kube import inventory, resources, watching
+from receiver.kube.client import KubeClient
+from receiver.kube.patching import Cluster, LiveCluster
+from receiver.metrics import Metrics
+from receiver.pipeline import Pipeline
+from receiver.routing.receivers import Key, ReceiverTable, status_patch
+from receiver.sources import registry
+from receiver.trigger.pending import requested_at
+from receiver.trigger.worker import ReconcileQueue
+
+log = structlog.get_logger(__name__)
+
+# Secrets Flux receivers never use and that can be large or numerous: not watched.
+SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
+
+
+@dataclass(slots=True)
+class _Watch:
+    name: str
+    state: watching.WatchState = field(default_factory=watching.WatchState)
+
+
+class App:
+    """One running gitops-receiver. `client` None means dry-run from `settings.inventory`."""
+
+    def __init__(self, settings: Settings, *, client: KubeClient | None) -> None:
+        self.settings = settings
+        self.client = client
+        self.metrics = Metrics()
+        self.receivers = ReceiverTable(supported_types=frozenset(registry.SOURCES))
+        self.cluster: Cluster
+        self._inventory_objects: list[dict[str, Any]] = []
+        if client is not None:
+            self.cluster = LiveCluster(client)
+        else:
+            assert settings.inventory is not None
+            self._inventory_objects = inventory.load_objects(settings.inventory)
+            self.cluster = inventory.InventoryCluster(self._inventory_objects)
+        self.queue = ReconcileQueue(
+            cluster=self.cluster, settings=settings.trigger, metrics=self.metrics
+        )
+        self.pipeline = Pipeline(
+            receivers=self.receivers,
+            queue=self.queue,
+            metrics=self.metrics,
+            deduper=DeliveryDeduper(window_s=settings.dedupe_window_s),
+            allow_cross_namespace=not settings.no_cross_namespace_refs,
+        )
+        self._watches: list[_Watch] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._status_keys: asyncio.Queue[Key] = asyncio.Queue()
+        self._status_pending: set[Key] = set()
+        self._runners: list[web.AppRunner] = []
+        self.ports: dict[str, int] = {}
+
+    # -- readiness -------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        waiting = [w.name for w in self._watches if not w.state.synced.is_set()]
+        if waiting:
+            return False, "waiting for first list: " + ", ".join(waiting)
+        return True, "ok"
+
+    async def wait_ready(self, *, timeout_s: float) -> None:
+        await asyncio.wait_for(
+            asyncio.gather(*(w.state.synced.wait() for w in self._watches)), timeout=timeout_s
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.client is not None:
+            await self._start_live(self.client)
+        else:
+            self._start_inventory()
+        self._spawn(self._write_statuses(), "receiver-status-writer")
+        self.queue.start()
+        await self._serve(
+            "webhook",
+            server.webhook_app(
+                pipeline=self.pipeline,
+                metrics=self.metrics,
+                max_body_bytes=self.settings.max_body_bytes,
+            ),
+            self.settings.listen.host,
+            self.settings.listen.port,
+        )
+        await self._serve(
+            "health",
+            health.health_app(ready=self.ready),
+            self.settings.health_listen.host,
+            self.settings.health_listen.port,
+        )
+        await self._serve(
+            "metrics",
+            health.metrics_app(registry=self.metrics.registry),
+            self.settings.metrics_listen.host,
+            self.settings.metrics_listen.port,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting webhooks, drain the queue (bounded), then stop everything else."""
+        if self._runners:
+            await self._runners[0].cleanup()
+        await self.queue.drain()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for runner in self._runners[1:]:
+            await runner.cleanup()
+        if self.client is not None:
+            await self.client.close()
+        log.info("stopped")
+
+    async def run_until_signal(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        await stop.wait()
+        log.info("stopping", reason="signal")
+        await self.stop()
+
+    async def _serve(self, name: str, app: web.Application, host: str, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, shutdown_timeout=5)
+        await site.start()
+        self.ports[name] = int(runner.addresses[-1][1])
+        self._runners.append(runner)
+        log.info("listening", port_name=name, address=f"{host}:{self.ports[name]}")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # -- sources of objects ----------------------------------------------------------------
+    def _start_inventory(self) -> None:
+        for obj in self._inventory_objects:
+            if obj.get("kind") == "Secret":
+                self._on_secret(watching.ADDED, obj)
+        for obj in self._inventory_objects:
+            if obj.get("kind") == "Receiver":
+                self._on_receiver(watching.ADDED, obj)
+
+    async def _start_live(self, client: KubeClient) -> None:
+        receiver_type = await self._receiver_resource(client)
+        self.pipeline.preferred_versions = await _preferred_versions(client)
+        self._watch(client, receiver_type, self._on_receiver)
+        self._watch(client, resources.SECRET, self._on_secret, field_selector=SECRET_FIELD_SELECTOR)
+
+    def _watch(
+        self,
+        client: KubeClient,
+        resource: resources.ResourceType,
+        on_event: watching.OnEvent,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> None:
+        watch = _Watch(name=f"{resource.plural}.{resource.group or 'core'}")
+        self._watches.append(watch)
+        self._spawn(
+            watching.watch_forever(
+                client=client,
+                resource=resource,
+                on_event=on_event,
+                settings=self.settings.watch,
+                state=watch.state,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+            ),
+            f"watch-{watch.name}",
+        )
+
+    async def _receiver_resource(self, client: KubeClient) -> resources.ResourceType:
+        """Receiver `v1` where served, else `v1beta2` (older Flux)."""
+        try:
+            group = await client.get(f"/apis/{resources.NOTIFICATION_GROUP}")
+        except KubeError as exc:
+            log.warning("receiver_api_not_found", error=str(exc))
+            return resources.RECEIVER
+        versions = {v.get("version") for v in group.get("versions") or []}
+        return (
+            resources.RECEIVER if "v1" in versions or not versions else resources.RECEIVER_V1BETA2
+        )
+
+    # -- receivers and their status ----------------------------------------------------------
+    def _on_receiver(self, event: str, obj: Mapping[str, Any]) -> None:
+        key = self.receivers.apply_receiver(event, obj)
+        self._receiver_changed(key)
+
+    def _on_secret(self, event: str, obj: Mapping[str, Any]) -> None:
+        for key in self.receivers.apply_secret(event, obj):
+            self._receiver_changed(key)
+
+    def _receiver_changed(self, key: Key) -> None:
+        entry = self.receivers.entry(key)
+        if entry is None:
+            return
+        if entry.token == b"":
+            log.warning(
+                "receiver_empty_token",
+                receiver=f"{key[0]}/{key[1]}",
+                detail="the webhook path is the only credential (GitLab agent style)",
+            )
+        if self.settings.write_receiver_status and key not in self._status_pending:
+            self._status_pending.add(key)
+            self._status_keys.put_nowait(key)
+
+    async def _write_statuses(self) -> None:
+        rng = random.Random()
+        while True:
+            key = await self._status_keys.get()
+            self._status_pending.discard(key)
+            entry = self.receivers.entry(key)
+            if entry is None:
+                continue
+            patch = status_patch(entry, now=_rfc3339_now())
+            if patch is None:
+                continue
+            for attempt in range(1, 6):
+                try:
+                    await self.cluster.write_status(
+                        resources.RECEIVER, namespace=key[0], name=key[1], patch=patch
+                    )
+                    self.metrics.status_writes.labels("written").inc()
+                    break
+                except KubeRejected as exc:
+                    self.metrics.status_writes.labels("rejected").inc()
+                    log.error(
+                        "receiver_status_rejected", receiver=f"{key[0]}/{key[1]}", error=str(exc)
+                    )
+                    break
+                except KubeError as exc:
+                    log.warning(
+                        "receiver_status_retry", receiver=f"{key[0]}/{key[1]}", error=str(exc)
+                    )
+                    await asyncio.sleep(
+                        backoff.delay_s(
+                            attempt=attempt, initial_s=0.2, max_s=5, jitter=rng.random()
+                        )
+                    )
+            else:
+                self.metrics.status_writes.labels("failed").inc()
+                log.error("receiver_status_failed", receiver=f"{key[0]}/{key[1]}")
+
+
+async def _preferred_versions(client: KubeClient) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for group in {group for group, _, _ in resources.FLUX_KINDS.values()}:
+        with contextlib.suppress(KubeError):
+            preferred = (await client.get(f"/apis/{group}")).get("preferredVersion") or {}
+            if preferred.get("version"):
+                versions[group] = str(preferred["version"])
+    return versions
+
+
+def _rfc3339_now() -> str:
+    return requested_at(time.time_ns()).split(".")[0] + "Z"

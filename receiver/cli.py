@@ -1,0 +1,191 @@
+"""Command line: `serve` runs the service, `send` signs and posts a sample push.
+
+Start-up problems (bad flag, bad config file, unloadable kubeconfig) print one line and exit
+with status 2; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from receiver import logs, samples
+from receiver.app import App
+from receiver.config import Settings, load
+from receiver.errors import ConfigError, KubeError
+from receiver.kube.client import KubeClient
+
+log = structlog.get_logger(__name__)
+
+EXIT_CONFIG = 2
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="run the webhook receiver")
+    serve.add_argument("--config", type=Path, help="YAML settings file (flags override it)")
+    serve.add_argument("--listen", help="webhook address (default 0.0.0.0:9292)")
+    serve.add_argument(
+        "--health-listen", help="/healthz and /readyz address (default 0.0.0.0:9440)"
+    )
+    serve.add_argument("--metrics-listen", help="/metrics address (default 0.0.0.0:8080)")
+    serve.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (else $KUBECONFIG, else in-cluster)"
+    )
+    serve.add_argument(
+        "--inventory", type=Path, help="dry-run: read objects from YAML files in DIR"
+    )
+    serve.add_argument(
+        "--fallback-inventory",
+        type=Path,
+        metavar="DIR",
+        help="use the kubeconfig's cluster if reachable, else dry-run from DIR (for local runs)",
+    )
+    serve.add_argument("--log-format", choices=["json", "console"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--no-cross-namespace-refs",
+        action="store_const",
+        const=True,
+        help="refuse receiver resources in another namespace",
+    )
+    serve.add_argument(
+        "--no-status",
+        dest="write_receiver_status",
+        action="store_const",
+        const=False,
+        help="do not write Receiver status (side-by-side with notification-controller)",
+    )
+    serve.add_argument("--max-body-bytes", type=int, help="request body limit (default 25 MiB)")
+
+
+def _send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    send = sub.add_parser("send", help="sign and send a sample push event")
+    send.add_argument("kind", choices=["github", "gitlab", "gitea", "generic", "generic-hmac"])
+    send.add_argument(
+        "--url", required=True, help="receiver URL, e.g. http://127.0.0.1:9292/hook/<digest>"
+    )
+    send.add_argument(
+        "--secret",
+        default=os.environ.get("GITOPS_RECEIVER_SECRET", ""),
+        help="shared secret (default: $GITOPS_RECEIVER_SECRET)",
+    )
+    send.add_argument("--repo", default="https://github.com/example/fleet", help="repository URL")
+    send.add_argument("--ref", default="refs/heads/main", help="full ref name that was pushed")
+    send.add_argument("--after", default="a" * 40, help="commit SHA after the push")
+    send.add_argument("--changed", action="append", default=[], help="a changed file (repeatable)")
+    send.add_argument("--event", help="event header value (default: the forge's push event)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gitops-receiver", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    _send_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(args))
+        return asyncio.run(_send(args))
+    except ConfigError as exc:
+        print(f"gitops-receiver: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    keys = (
+        "listen",
+        "health_listen",
+        "metrics_listen",
+        "kubeconfig",
+        "inventory",
+        "log_format",
+        "log_level",
+        "no_cross_namespace_refs",
+        "write_receiver_status",
+        "max_body_bytes",
+    )
+    return load(config_file=args.config, overrides={key: getattr(args, key) for key in keys})
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    logs.configure(log_format=settings.log_format, log_level=settings.log_level)
+    client: KubeClient | None = None
+    if settings.inventory is not None:
+        log.info("mode", mode="dry-run", inventory=str(settings.inventory))
+    elif args.fallback_inventory is not None:
+        client, reason = await _reachable_cluster(settings)
+        if client is None:
+            settings = settings.model_copy(update={"inventory": args.fallback_inventory})
+            log.info("mode", mode="dry-run", inventory=str(args.fallback_inventory), reason=reason)
+        else:
+            log.info("mode", mode="cluster", source=client.source, server=client.server)
+    else:
+        client = await KubeClient.connect(kubeconfig=settings.kubeconfig)
+        log.info("mode", mode="cluster", source=client.source, server=client.server)
+    app = App(settings, client=client)
+    await app.run_until_signal()
+    return 0
+
+
+async def _reachable_cluster(settings: Settings) -> tuple[KubeClient | None, str]:
+    """The kubeconfig's cluster when it answers /version within a few seconds, else why not."""
+    kubeconfig = settings.kubeconfig
+    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        default = Path.home() / ".kube" / "config"
+        if not default.exists():
+            return None, "no kubeconfig found ($KUBECONFIG unset, ~/.kube/config missing)"
+        kubeconfig = default
+    try:
+        client = await KubeClient.connect(kubeconfig=kubeconfig)
+    except ConfigError as exc:
+        return None, str(exc)
+    try:
+        await client.get("/version", timeout_s=3)
+    except KubeError as exc:
+        await client.close()
+        return None, f"cluster not reachable: {exc}"
+    return client, "reachable"
+
+
+async def _send(args: argparse.Namespace) -> int:
+    kind = "gitlab" if args.kind == "gitlab" else "github"
+    body_obj: dict[str, Any] = samples.push_body(
+        kind=kind, repo_url=args.repo, ref=args.ref, after=args.after, changed=args.changed
+    )
+    body = samples.encode(body_obj)
+    event = args.event or ("Push Hook" if args.kind == "gitlab" else "push")
+    headers = samples.signed_delivery(
+        kind=args.kind, secret=args.secret, body=body, event=event, delivery_id=str(uuid.uuid4())
+    )
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                args.url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=15)
+            ) as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        print(f"gitops-receiver send: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"HTTP {response.status} {text.strip()}")
+    return 0 if response.status < 300 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

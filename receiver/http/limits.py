@@ -1,0 +1,33 @@
+"""Read a request once, with a cap, into a `RawDelivery` (lower-cased header names).
+
+A declared Content-Length over the cap is refused before reading; a body that grows over the
+cap while streaming is refused as soon as it does. Either way: 413, nothing buffered beyond
+the cap.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from receiver.errors import PayloadTooLarge
+from receiver.sources.base import RawDelivery
+
+_CHUNK_BYTES = 64 * 1024
+
+
+async def read_delivery(request: web.Request, *, max_body_bytes: int) -> RawDelivery:
+    too_large = PayloadTooLarge(f"body is larger than the limit of {max_body_bytes} bytes")
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK_BYTES)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise too_large
+        chunks.append(chunk)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return RawDelivery(headers=headers, body=b"".join(chunks), query=dict(request.query))

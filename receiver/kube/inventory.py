@@ -1,0 +1,84 @@
+"""The dry-run cluster: Kubernetes YAML files in a folder stand in for the API server.
+
+`serve --inventory DIR` loads every `*.yaml`/`*.yml` under DIR (multi-document files too):
+Receivers, Secrets, GitRepositories and the rest. Reconcile requests and status writes are
+logged instead of sent, so a newcomer can watch the whole flow without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+
+from receiver.errors import ConfigError, TargetNotFound
+from receiver.events import ObjectRef
+from receiver.kube.patching import Selector, reconcile_patch
+from receiver.kube.resources import ResourceType
+
+log = structlog.get_logger(__name__)
+
+
+def load_objects(folder: Path) -> list[dict[str, Any]]:
+    """Every Kubernetes object in the folder's YAML files, sorted by file name."""
+    if not folder.is_dir():
+        raise ConfigError(f"inventory folder {folder} does not exist")
+    objects: list[dict[str, Any]] = []
+    files = sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")])
+    for file in files:
+        try:
+            documents = list(yaml.safe_load_all(file.read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"inventory file {file} cannot be read: {exc}") from None
+        for document in documents:
+            if isinstance(document, dict) and document.get("kind") and document.get("metadata"):
+                document["metadata"].setdefault("namespace", "default")
+                objects.append(document)
+    return objects
+
+
+class InventoryCluster:
+    """Implements `patching.Cluster` by logging what would be sent."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self._objects = objects
+
+    def _find(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return [
+            obj
+            for obj in self._objects
+            if obj.get("kind") == kind and obj["metadata"].get("namespace") == namespace
+        ]
+
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None:
+        names = {obj["metadata"].get("name") for obj in self._find(target.kind, target.namespace)}
+        if target.name not in names:
+            raise TargetNotFound(f"{target} is not in the inventory")
+        log.info(
+            "dry_run_patch",
+            target=str(target),
+            content_type="application/merge-patch+json",
+            patch=reconcile_patch(requested_at),
+        )
+
+    async def select(self, selector: Selector) -> list[ObjectRef]:
+        wanted = dict(selector.match_labels)
+        return [
+            ObjectRef(
+                selector.api_version, selector.kind, selector.namespace, obj["metadata"]["name"]
+            )
+            for obj in self._find(selector.kind, selector.namespace)
+            if wanted.items() <= (obj["metadata"].get("labels") or {}).items()
+        ]
+
+    async def write_status(
+        self, resource: ResourceType, *, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        log.info(
+            "dry_run_status",
+            target=f"{resource.kind}/{namespace}/{name}",
+            webhook_path=patch.get("status", {}).get("webhookPath"),
+        )

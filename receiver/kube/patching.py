@@ -1,0 +1,82 @@
+"""Reconcile requests and status writes against the live API server.
+
+A reconcile request is a JSON merge patch of one annotation on the object's metadata, so it
+works for every kind and version without a typed client (as Flux's own receiver does).
+`InventoryCluster` in `inventory.py` offers the same three calls for the dry-run mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from receiver.events import ObjectRef
+from receiver.kube.client import KubeClient
+from receiver.kube.resources import ResourceType, resource_for
+
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Selector:
+    """`name: '*'` with `matchLabels`: every object of a kind in a namespace with those labels."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    match_labels: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        labels = ",".join(f"{key}={value}" for key, value in self.match_labels)
+        return f"{self.kind}/{self.namespace}/*[{labels}]"
+
+
+class Cluster(Protocol):
+    """What the trigger worker and the status writer need from the cluster."""
+
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None: ...
+
+    async def select(self, selector: Selector) -> list[ObjectRef]: ...
+
+    async def write_status(
+        self, resource: ResourceType, *, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None: ...
+
+
+def reconcile_patch(requested_at: str) -> dict[str, Any]:
+    return {"metadata": {"annotations": {REQUESTED_AT: requested_at}}}
+
+
+def _resource(api_version: str, kind: str) -> ResourceType:
+    return resource_for(kind=kind, api_version=api_version, preferred_versions={})
+
+
+class LiveCluster:
+    def __init__(self, client: KubeClient) -> None:
+        self._client = client
+
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None:
+        path = _resource(target.api_version, target.kind).object_path(
+            namespace=target.namespace, name=target.name
+        )
+        await self._client.merge_patch(path, reconcile_patch(requested_at))
+
+    async def select(self, selector: Selector) -> list[ObjectRef]:
+        resource = _resource(selector.api_version, selector.kind)
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in selector.match_labels)}
+        listing = await self._client.get(
+            resource.collection_path(namespace=selector.namespace), query=query
+        )
+        return [
+            ObjectRef(
+                selector.api_version, selector.kind, selector.namespace, item["metadata"]["name"]
+            )
+            for item in listing.get("items") or []
+        ]
+
+    async def write_status(
+        self, resource: ResourceType, *, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        path = resource.object_path(namespace=namespace, name=name, subresource="status")
+        await self._client.merge_patch(path, dict(patch))

@@ -1,0 +1,245 @@
+"""Flux `Receiver` objects and their Secrets -> the table webhook path -> receiver.
+
+Pure: fed with raw objects from the watches (or the dry-run inventory); no I/O, no clock.
+Computes each receiver's webhook path exactly as Flux does, whether it is Ready (and why
+not), and the status patch that would bring its `.status` up to date (None when nothing
+changed, so the API server is not written to for nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.routing.hooks import WebhookPath, webhook_path
+
+Key = tuple[str, str]  # (namespace, name)
+
+READY = "Ready"
+REASON_SUCCEEDED = "Succeeded"
+REASON_TOKEN_NOT_FOUND = "TokenNotFound"
+REASON_UNSUPPORTED_TYPE = "UnsupportedType"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    """One `spec.resources[]` entry; `name == "*"` selects by `match_labels`."""
+
+    kind: str
+    name: str
+    namespace: str
+    api_version: str | None = None
+    match_labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverEntry:
+    namespace: str
+    name: str
+    generation: int
+    type_name: str
+    events: tuple[str, ...]
+    resources: tuple[ResourceRef, ...]
+    secret_name: str
+    suspended: bool
+    token: bytes | None
+    secret_data: Mapping[str, bytes]
+    path: WebhookPath | None
+    ready: bool
+    reason: str
+    message: str
+    status: Mapping[str, Any]
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+
+def decode_secret_data(obj: Mapping[str, Any]) -> dict[str, bytes]:
+    """A Secret's `data` (base64) and `stringData` as bytes; undecodable keys are dropped."""
+    decoded: dict[str, bytes] = {}
+    for key, value in (obj.get("data") or {}).items():
+        try:
+            decoded[key] = base64.b64decode(value or "", validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            continue
+    for key, value in (obj.get("stringData") or {}).items():
+        decoded[key] = str(value).encode()
+    return decoded
+
+
+def _resource_refs(spec: Mapping[str, Any], namespace: str) -> tuple[ResourceRef, ...]:
+    refs = []
+    for item in spec.get("resources") or []:
+        if not isinstance(item, Mapping) or not item.get("kind") or not item.get("name"):
+            continue
+        labels = item.get("matchLabels") or {}
+        refs.append(
+            ResourceRef(
+                kind=str(item["kind"]),
+                name=str(item["name"]),
+                namespace=str(item.get("namespace") or namespace),
+                api_version=item.get("apiVersion") or None,
+                match_labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            )
+        )
+    return tuple(refs)
+
+
+class ReceiverTable:
+    """Receivers and the Secrets they name, kept consistent as either side changes."""
+
+    def __init__(self, *, supported_types: frozenset[str]) -> None:
+        self._supported = supported_types
+        self._objects: dict[Key, Mapping[str, Any]] = {}
+        self._secrets: dict[Key, dict[str, bytes]] = {}
+        self._entries: dict[Key, ReceiverEntry] = {}
+        self._by_path: dict[WebhookPath, Key] = {}
+        self._by_secret: dict[Key, set[Key]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, path: str) -> ReceiverEntry | None:
+        key = self._by_path.get(WebhookPath(path))
+        return self._entries.get(key) if key else None
+
+    def entry(self, key: Key) -> ReceiverEntry | None:
+        return self._entries.get(key)
+
+    def entries(self) -> list[ReceiverEntry]:
+        return list(self._entries.values())
+
+    def secret(self, key: Key) -> Mapping[str, bytes] | None:
+        return self._secrets.get(key)
+
+    def apply_receiver(self, event: str, obj: Mapping[str, Any]) -> Key:
+        """Record an ADDED/MODIFIED/DELETED Receiver; returns its key."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        old = self._objects.pop(key, None)
+        if old is not None:
+            self._by_secret.get(_secret_key(old), set()).discard(key)
+        if event != "DELETED":
+            self._objects[key] = obj
+            self._by_secret.setdefault(_secret_key(obj), set()).add(key)
+        self._rebuild(key)
+        return key
+
+    def apply_secret(self, event: str, obj: Mapping[str, Any]) -> list[Key]:
+        """Record a Secret change; returns the keys of the receivers that name it."""
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event == "DELETED":
+            self._secrets.pop(key, None)
+        else:
+            self._secrets[key] = decode_secret_data(obj)
+        affected = sorted(self._by_secret.get(key, ()))
+        for receiver_key in affected:
+            self._rebuild(receiver_key)
+        return affected
+
+    def _rebuild(self, key: Key) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None and old.path is not None and self._by_path.get(old.path) == key:
+            del self._by_path[old.path]
+        obj = self._objects.get(key)
+        if obj is None:
+            return
+        entry = build_entry(obj, secrets=self._secrets, supported_types=self._supported)
+        self._entries[key] = entry
+        if entry.path is not None:
+            self._by_path[entry.path] = key
+
+
+def _secret_key(obj: Mapping[str, Any]) -> Key:
+    namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+    return (namespace, str(((obj.get("spec") or {}).get("secretRef") or {}).get("name", "")))
+
+
+def build_entry(
+    obj: Mapping[str, Any],
+    *,
+    secrets: Mapping[Key, Mapping[str, bytes]],
+    supported_types: frozenset[str],
+) -> ReceiverEntry:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    type_name = str(spec.get("type", ""))
+    secret_name = _secret_key(obj)[1]
+    secret = secrets.get((namespace, secret_name))
+    token = secret.get("token") if secret is not None else None
+    path = webhook_path(token=token, name=name, namespace=namespace) if token is not None else None
+    if secret is None:
+        ready, reason = False, REASON_TOKEN_NOT_FOUND
+        message = f"Secret {namespace}/{secret_name} not found"
+    elif token is None:
+        ready, reason = False, REASON_TOKEN_NOT_FOUND
+        message = f"Secret {namespace}/{secret_name} has no 'token' key"
+    elif type_name not in supported_types:
+        ready, reason = False, REASON_UNSUPPORTED_TYPE
+        message = f"receiver type {type_name!r} is not supported by gitops-receiver"
+    else:
+        ready, reason = True, REASON_SUCCEEDED
+        message = f"Receiver initialized for path: {path}"
+    return ReceiverEntry(
+        namespace=namespace,
+        name=name,
+        generation=int(meta.get("generation") or 0),
+        type_name=type_name,
+        events=tuple(str(event) for event in spec.get("events") or ()),
+        resources=_resource_refs(spec, namespace),
+        secret_name=secret_name,
+        suspended=bool(spec.get("suspend", False)),
+        token=token,
+        secret_data=secret or {},
+        path=path,
+        ready=ready,
+        reason=reason,
+        message=message,
+        status=obj.get("status") or {},
+    )
+
+
+def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
+    """The merge patch for `.status`, or None when the live status already says the same.
+
+    `now` (RFC 3339) becomes the Ready condition's lastTransitionTime only when its status
+    flips; otherwise the existing time is kept, as Kubernetes conditions require.
+    """
+    current = entry.status
+    conditions = [c for c in current.get("conditions") or [] if isinstance(c, Mapping)]
+    old_ready = next((c for c in conditions if c.get("type") == READY), None)
+    status_text = "True" if entry.ready else "False"
+    ready = {
+        "type": READY,
+        "status": status_text,
+        "observedGeneration": entry.generation,
+        "reason": entry.reason,
+        "message": entry.message,
+        "lastTransitionTime": (
+            old_ready.get("lastTransitionTime")
+            if old_ready is not None and old_ready.get("status") == status_text
+            else now
+        ),
+    }
+    unchanged = (
+        current.get("webhookPath") == entry.path
+        and current.get("observedGeneration") == entry.generation
+        and old_ready is not None
+        and all(old_ready.get(field) == value for field, value in ready.items())
+    )
+    if unchanged:
+        return None
+    others = [c for c in conditions if c.get("type") != READY]
+    return {
+        "status": {
+            "webhookPath": entry.path,
+            "observedGeneration": entry.generation,
+            "conditions": [*others, ready],
+        }
+    }

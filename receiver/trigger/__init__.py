@@ -1,0 +1,1 @@
+"""Reconcile requests: a coalescing queue and the workers that apply them with retries."""

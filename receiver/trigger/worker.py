@@ -1,0 +1,187 @@
+"""The reconcile queue: accept targets without waiting, apply them with a pool of workers.
+
+`request` is synchronous and O(1), so the webhook answer never waits on the API server.
+Duplicates of a target still waiting collapse (`PendingSet`). A worker patches one target at
+a time, retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is
+logged and counted once; a target that still fails after the last attempt is logged and
+counted as failed, never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+import structlog
+
+from receiver import backoff
+from receiver.config import TriggerSettings
+from receiver.errors import (
+    KubeError,
+    KubeRejected,
+    KubeUnavailable,
+    ServiceUnavailable,
+    TargetNotFound,
+)
+from receiver.events import ObjectRef
+from receiver.kube.patching import Cluster, Selector
+from receiver.metrics import Metrics
+from receiver.trigger.pending import PendingSet, requested_at
+
+log = structlog.get_logger(__name__)
+
+Target = ObjectRef | Selector
+Sleep = Callable[[float], Awaitable[None]]
+_T = TypeVar("_T")
+
+
+class ReconcileQueue:
+    def __init__(
+        self,
+        *,
+        cluster: Cluster,
+        settings: TriggerSettings,
+        metrics: Metrics,
+        clock_ns: Callable[[], int] = time.time_ns,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._cluster = cluster
+        self._settings = settings
+        self._metrics = metrics
+        self._clock_ns = clock_ns
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._queue: asyncio.Queue[tuple[Target, str]] = asyncio.Queue()
+        self._pending = PendingSet()
+        self._workers: list[asyncio.Task[None]] = []
+        self._accepting = True
+        self._last_requested_ns: dict[ObjectRef, int] = {}
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def last_requested_ns(self, target: ObjectRef) -> int | None:
+        """When a reconcile of `target` was last accepted (wall clock, ns), for the poller."""
+        return self._last_requested_ns.get(target)
+
+    def request_all(self, targets: Iterable[Target], *, reason: str) -> int:
+        """Queue every target or none; returns how many were new (not collapsed).
+
+        Raises `ServiceUnavailable` when draining or when the queue has no room, so the sender
+        is told to retry instead of the request being lost.
+        """
+        if not self._accepting:
+            raise ServiceUnavailable("shutting down: not accepting reconcile requests")
+        unique = list(dict.fromkeys(targets))
+        fresh = [target for target in unique if target not in self._pending]
+        if self._queue.qsize() + len(fresh) > self._settings.queue_size:
+            raise ServiceUnavailable("reconcile queue is full: retry later")
+        now = self._clock_ns()
+        for target in unique:
+            if isinstance(target, ObjectRef):
+                self._last_requested_ns[target] = now
+            if self._pending.add(target):
+                self._queue.put_nowait((target, reason))
+            else:
+                self._metrics.reconcile_requests.labels(target.kind, "collapsed").inc()
+        self._metrics.queue_depth.set(self._queue.qsize())
+        return len(fresh)
+
+    def start(self) -> None:
+        for index in range(self._settings.workers):
+            self._workers.append(
+                asyncio.create_task(self._work(), name=f"reconcile-worker-{index}")
+            )
+
+    async def drain(self) -> None:
+        """Stop accepting, wait (bounded) for the queue to empty, then stop the workers."""
+        self._accepting = False
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout=self._settings.drain_timeout_s)
+        except TimeoutError:
+            left = self._queue.qsize()
+            log.error("reconcile_queue_abandoned", left=left)
+            self._metrics.reconcile_requests.labels("*", "abandoned").inc(left)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+
+    async def _work(self) -> None:
+        while True:
+            target, reason = await self._queue.get()
+            self._pending.take(target)
+            self._metrics.queue_depth.set(self._queue.qsize())
+            try:
+                if isinstance(target, Selector):
+                    await self._expand(target, reason)
+                else:
+                    await self._patch(target, reason)
+            finally:
+                self._queue.task_done()
+
+    async def _expand(self, selector: Selector, reason: str) -> None:
+        ok, refs = await self._with_retries(selector, lambda: self._cluster.select(selector))
+        if not ok or refs is None:
+            return
+        if not refs:
+            log.info("selector_matched_nothing", selector=str(selector))
+        for ref in refs:
+            if self._pending.add(ref):
+                self._queue.put_nowait((ref, reason))
+                self._last_requested_ns[ref] = self._clock_ns()
+
+    async def _patch(self, target: ObjectRef, reason: str) -> None:
+        started = time.perf_counter()
+        stamp = requested_at(self._clock_ns())
+        ok, _ = await self._with_retries(
+            target, lambda: self._cluster.request_reconcile(target, requested_at=stamp)
+        )
+        if not ok:
+            return
+        self._metrics.patch_latency.labels(target.kind).observe(time.perf_counter() - started)
+        self._metrics.reconcile_requests.labels(target.kind, "patched").inc()
+        log.info("reconcile_requested", target=str(target), reason=reason, requested_at=stamp)
+
+    async def _with_retries(
+        self, target: Target, call: Callable[[], Awaitable[_T]]
+    ) -> tuple[bool, _T | None]:
+        """(True, result) on success; (False, None) once the failure is logged and counted."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return True, await call()
+            except TargetNotFound:
+                self._metrics.reconcile_requests.labels(target.kind, "not_found").inc()
+                log.warning("reconcile_target_not_found", target=str(target))
+                return False, None
+            except KubeRejected as exc:
+                self._metrics.reconcile_requests.labels(target.kind, "rejected").inc()
+                log.error("reconcile_rejected", target=str(target), error=str(exc))
+                return False, None
+            except KubeError as exc:
+                if attempt >= self._settings.retry_attempts:
+                    self._metrics.reconcile_requests.labels(target.kind, "failed").inc()
+                    log.error(
+                        "reconcile_failed", target=str(target), attempts=attempt, error=str(exc)
+                    )
+                    return False, None
+                delay = backoff.delay_s(
+                    attempt=attempt,
+                    initial_s=self._settings.retry_initial_s,
+                    max_s=self._settings.retry_max_s,
+                    jitter=self._rng.random(),
+                )
+                if isinstance(exc, KubeUnavailable) and exc.retry_after_s is not None:
+                    delay = max(delay, min(exc.retry_after_s, self._settings.retry_max_s))
+                self._metrics.patch_retries.labels(target.kind).inc()
+                log.warning(
+                    "reconcile_retrying", target=str(target), attempt=attempt, error=str(exc)
+                )
+                await self._sleep(delay)
