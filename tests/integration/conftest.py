@@ -1,0 +1,102 @@
+"""Fixtures for tests that need the real Kubernetes API server (see tests/envtest.py).
+
+`kube_server` starts etcd + kube-apiserver once per session with the Flux CRDs installed, or
+skips with one line when the binaries cannot be had (fails instead under CI=true).
+`namespace` gives each test a fresh namespace, `kube_api` a kubernetes_asyncio ApiClient, and
+`fault_proxy` a fault-injecting loopback proxy in front of the API server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes_asyncio import client, config
+
+from tests import envtest
+from tests.support import faultproxy
+
+
+def _terminal_line(pytest_config: pytest.Config) -> Callable[[str], None]:
+    """Print past pytest's capture, so the one-line 'building' notice is seen on first run."""
+
+    def write(line: str) -> None:
+        capture = pytest_config.pluginmanager.getplugin("capturemanager")
+        reporter = pytest_config.pluginmanager.getplugin("terminalreporter")
+        if capture is not None and reporter is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            print(line)
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def kube_server(request: pytest.FixtureRequest) -> Iterator[envtest.KubeTestServer]:
+    """A running kube-apiserver + etcd with tests/crds installed, for the whole session."""
+    found = envtest.locate_binaries(notify=_terminal_line(request.config))
+    if isinstance(found, str):
+        if envtest.ci_requires_cluster():
+            pytest.fail(f"CI=true but {found}", pytrace=False)
+        pytest.skip(found)
+    with envtest.running_server(binaries=found) as server:
+        yield server
+
+
+@pytest.fixture
+def namespace(kube_server: envtest.KubeTestServer) -> Iterator[str]:
+    """A fresh namespace (random name) for one test, purged and deleted afterwards."""
+    name = kube_server.create_namespace()
+    try:
+        yield name
+    finally:
+        kube_server.delete_namespace(name)
+
+
+@pytest.fixture
+async def kube_api(kube_server: envtest.KubeTestServer) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes_asyncio ApiClient for the test server (admin), closed after the test."""
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(kube_server.kubeconfig_path), client_configuration=configuration
+    )
+    api = client.ApiClient(configuration=configuration)
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+@pytest.fixture
+async def fault_proxy(
+    kube_server: envtest.KubeTestServer, tmp_path: Path
+) -> AsyncIterator[faultproxy.FaultProxy]:
+    """A started FaultProxy in front of `kube_server`; its kubeconfig is `proxy.kubeconfig_path`."""
+    proxy = faultproxy.FaultProxy(
+        upstream_url=kube_server.url,
+        upstream_ca_path=kube_server.ca_path,
+        token=kube_server.token,
+    )
+    await proxy.start()
+    proxy.write_kubeconfig(tmp_path / "proxy.kubeconfig")
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+@pytest.fixture
+async def proxy_api(fault_proxy: faultproxy.FaultProxy) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes_asyncio ApiClient that talks through `fault_proxy`, closed after the test."""
+    assert fault_proxy.kubeconfig_path is not None
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(fault_proxy.kubeconfig_path), client_configuration=configuration
+    )
+    api = client.ApiClient(configuration=configuration)
+    try:
+        yield api
+    finally:
+        await api.close()
