@@ -1,0 +1,1 @@
+"""Commit statuses back on the forge: pure request/reply per forge, the journey, the sender."""

@@ -1,0 +1,90 @@
+"""Gitea and Forgejo commit statuses: build the call, decipher the reply.
+
+`POST {base}/repos/{owner}/{repo}/statuses/{sha}`, base `https://<host>/api/v1`, body
+`CreateStatusOption` (`state` pending, success, error, failure, warning; `context`,
+`description`, `target_url`); 201 on success; auth `Authorization: token <token>`.
+Gitea documents no description limit: we trim to 255 characters like GitLab's.
+Docs: https://gitea.com/api/swagger#/repository/repoCreateStatus
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Final
+
+from receiver.status import github, replies
+from receiver.status.model import (
+    CommitState,
+    ForgeApi,
+    ForgeKind,
+    ForgeRequest,
+    PostOutcome,
+    StatusUpdate,
+    trim,
+)
+
+DESCRIPTION_LIMIT: Final = 255
+
+_STATES: Final[Mapping[CommitState, str]] = {
+    CommitState.PENDING: "pending",
+    CommitState.RUNNING: "pending",
+    CommitState.SUCCESS: "success",
+    CommitState.FAILURE: "failure",
+    # Not a failure of the commit: `warning` keeps the combined status from turning red.
+    CommitState.SUPERSEDED: "warning",
+}
+
+
+def to_forge_state(state: CommitState) -> str:
+    return _STATES[state]
+
+
+def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRequest:
+    payload: dict[str, str] = {
+        "state": to_forge_state(update.state),
+        "context": update.name,
+        "description": trim(update.description, limit=DESCRIPTION_LIMIT),
+    }
+    if update.target_url:
+        payload["target_url"] = update.target_url
+    return ForgeRequest(
+        method="POST",
+        # Gitea copies GitHub's path, so GitHub's owner/repo check and encoding apply.
+        url=base_url.rstrip("/") + github.status_path(update.project, update.sha),
+        headers={
+            "Accept": "application/json",
+            "Authorization": f"token {token}",
+            "Content-Type": "application/json",
+        },
+        body=json.dumps(payload, separators=(",", ":")).encode(),
+    )
+
+
+def decipher(
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    state: CommitState,
+    now_s: float,
+) -> PostOutcome:
+    del state
+    if 200 <= status < 300:
+        return PostOutcome.CREATED
+    if status == 429:
+        wait_s = replies.retry_after_s(replies.lower_keys(headers), now_s=now_s)
+        raise replies.rate_limited(
+            forge="Gitea", wait_s=replies.DEFAULT_RATE_LIMIT_WAIT_S if wait_s is None else wait_s
+        )
+    replies.raise_for_common(forge="Gitea", status=status, body=body)
+    return PostOutcome.CREATED
+
+
+API: Final = ForgeApi(
+    kind=ForgeKind.GITEA,
+    description_limit=DESCRIPTION_LIMIT,
+    build_request=build_request,
+    decipher=decipher,
+)
