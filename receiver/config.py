@@ -128,7 +128,12 @@ def load(*, config_file: Path | None, overrides: dict[str, Any]) -> Settings:
         except OSError as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "syntax error"
+            raise ConfigError(
+                f"config file {config_file} is not valid YAML{where}: {problem}"
+            ) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {config_file} must hold a mapping at the top")
         data = {key.replace("-", "_"): value for key, value in (loaded or {}).items()}
