@@ -15,15 +15,14 @@ from typing import Any, NewType
 from urllib.parse import urlsplit, urlunsplit
 
 from receiver.events import ObjectRef
+from receiver.routing import semver
+from receiver.routing.refs import FLUX_DEFAULT_BRANCH, HEADS, TAGS, RefSpec
 
 GITREPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
 GITREPOSITORY_KIND = "GitRepository"
 
 # Opt-out: `gitops-receiver.io/poll: "false"` on the GitRepository.
 POLL_ANNOTATION = "gitops-receiver.io/poll"
-
-# The branch source-controller clones when `spec.ref` names nothing (fluxcd/pkg git.DefaultBranch).
-FLUX_DEFAULT_BRANCH = "master"
 
 # Flux's CRD only admits these schemes (`^(http|https|ssh)://`); git:// is added for loopback use.
 ALLOWED_SCHEMES = frozenset({"http", "https", "ssh", "git"})
@@ -68,34 +67,6 @@ class RemoteRefs:
 
 
 @dataclass(frozen=True, slots=True)
-class SpecRef:
-    """A GitRepository `spec.ref`: each field None when absent. All None means Flux's default."""
-
-    branch: str | None = None
-    tag: str | None = None
-    semver: str | None = None
-    name: str | None = None
-    commit: str | None = None
-
-    @classmethod
-    def from_spec(cls, ref: Mapping[str, Any] | None) -> SpecRef:
-        if not ref:
-            return cls()
-
-        def text(key: str) -> str | None:
-            value = ref.get(key)
-            return value if isinstance(value, str) and value else None
-
-        return cls(
-            branch=text("branch"),
-            tag=text("tag"),
-            semver=text("semver"),
-            name=text("name"),
-            commit=text("commit"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Resolved:
     """What `spec.ref` points at on the remote: the full ref name ("" for a bare commit) and sha."""
 
@@ -113,7 +84,7 @@ class PollRecord:
 
     ref: ObjectRef
     url: str
-    spec_ref: SpecRef = field(default_factory=SpecRef)
+    spec_ref: RefSpec = field(default_factory=RefSpec)
     secret_name: str | None = None
     artifact_revision: str | None = None
     suspended: bool = False
@@ -157,7 +128,7 @@ def record_from_object(obj: Mapping[str, Any]) -> PollRecord:
             name=str(metadata.get("name", "")),
         ),
         url=str(spec.get("url", "")),
-        spec_ref=SpecRef.from_spec(_mapping(spec.get("ref"))),
+        spec_ref=RefSpec.from_spec(_mapping(spec.get("ref"))),
         secret_name=secret_name if isinstance(secret_name, str) and secret_name else None,
         artifact_revision=revision if isinstance(revision, str) and revision else None,
         suspended=spec.get("suspend") is True,
@@ -172,7 +143,7 @@ def wants_poll(record: PollRecord) -> bool:
     return record.annotations.get(POLL_ANNOTATION, "").strip().lower() != "false"
 
 
-def needs_remote(spec_ref: SpecRef) -> bool:
+def needs_remote(spec_ref: RefSpec) -> bool:
     """A pinned commit never moves: no `ls-remote` is needed to know what Flux should have."""
     return spec_ref.commit is None
 
@@ -212,36 +183,36 @@ def parse_ls_remote(text: str) -> RemoteRefs:
     return RemoteRefs(shas=shas, head_sha=head_sha, head_target=head_target)
 
 
-def resolve(spec_ref: SpecRef, remote: RemoteRefs) -> Resolved | None:
+def resolve(spec_ref: RefSpec, remote: RemoteRefs) -> Resolved | None:
     """The ref and commit Flux would check out for `spec_ref`, or None when the remote lacks it.
 
-    Precedence follows source-controller's clone switch (fluxcd/pkg `gogit.Client.Clone`):
-    commit, then name, then tag, then semver, then branch. Flux's API docs list semver above
-    tag; the code checks tag first, and the code decides what lands in the artifact. No field
-    set means branch `master` (`git.DefaultBranch`), not the remote HEAD.
+    The field that counts is `RefSpec.effective()` (source-controller's order: commit, name,
+    tag, semver, branch); no field set means branch `master`, not the remote HEAD. A commit
+    resolves to itself, with the branch it is combined with, if any.
     """
-    if spec_ref.commit is not None:
-        branch = f"refs/heads/{spec_ref.branch}" if spec_ref.branch else ""
-        return Resolved(ref_name=branch, sha=spec_ref.commit.lower())
-    if spec_ref.name is not None:
-        return _lookup(remote, spec_ref.name)
-    if spec_ref.tag is not None:
-        return _lookup(remote, f"refs/tags/{spec_ref.tag}")
-    if spec_ref.semver is not None:
-        tag = latest_semver_tag(spec_ref.semver, remote.tags())
-        return None if tag is None else _lookup(remote, f"refs/tags/{tag}")
-    return _lookup(remote, f"refs/heads/{spec_ref.branch or FLUX_DEFAULT_BRANCH}")
+    chosen = spec_ref.effective()
+    if chosen is None:
+        return _lookup(remote, HEADS + FLUX_DEFAULT_BRANCH)
+    kind, value = chosen
+    if kind == "commit":
+        branch = HEADS + spec_ref.branch if spec_ref.branch else ""
+        return Resolved(ref_name=branch, sha=value.lower())
+    if kind == "name":
+        return _lookup(remote, value)
+    if kind == "tag":
+        return _lookup(remote, TAGS + value)
+    if kind == "semver":
+        tag = latest_semver_tag(value, remote.tags())
+        return None if tag is None else _lookup(remote, TAGS + tag)
+    return _lookup(remote, HEADS + value)
 
 
 def latest_semver_tag(constraint_text: str, tags: Mapping[str, str]) -> str | None:
-    """The highest tag name satisfying a Masterminds-style range, or None (or a bad range)."""
-    from receiver.routing import semver
-
-    try:
-        constraint = semver.parse_constraint(constraint_text)
-    except ValueError:
+    """The highest tag name satisfying the range as Flux reads it; None for none or a bad range."""
+    constraint = semver.cached_constraint(constraint_text)
+    if isinstance(constraint, semver.ConstraintError):
         return None
-    return semver.latest_matching(constraint, list(tags))
+    return semver.latest_matching(constraint, tags)
 
 
 def artifact_sha(revision: str | None) -> str | None:
