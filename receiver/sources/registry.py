@@ -8,14 +8,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from receiver.sources import (
+    acr,
     azure_devops,
     bitbucket,
     cdevents,
+    distribution,
+    dockerhub,
+    gcr,
     generic,
     generic_hmac,
+    generic_oidc,
+    ghcr,
     gitea,
     github,
     gitlab,
+    harbor,
+    nexus,
+    quay,
 )
 from receiver.sources.base import Source
 
@@ -30,6 +39,15 @@ SOURCES: Mapping[str, Source] = {
         bitbucket.SOURCE,
         azure_devops.SOURCE,
         cdevents.SOURCE,
+        dockerhub.SOURCE,
+        quay.SOURCE,
+        harbor.SOURCE,
+        ghcr.SOURCE,
+        distribution.SOURCE,
+        acr.SOURCE,
+        nexus.SOURCE,
+        gcr.SOURCE,
+        generic_oidc.SOURCE,
     )
 }
 
