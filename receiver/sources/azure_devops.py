@@ -16,7 +16,7 @@ import binascii
 
 from pydantic import BaseModel, ConfigDict
 
-from receiver.errors import AuthenticationFailed, RequestRejected
+from receiver.errors import AuthenticationFailed, MalformedPayload, RequestRejected
 from receiver.events import Event, GitPush, Signal
 from receiver.sources import git_payload
 from receiver.sources.base import (
@@ -112,13 +112,13 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
     """One `GitPush` per updated ref of a `git.push`; a `Signal` for any other event type."""
     body = load_json_object(delivery.body)
     event = body.get("eventType")
+    if not isinstance(event, str):
+        raise MalformedPayload("not an Azure DevOps service hook notification: no eventType")
     if event != PUSH_EVENT:
         did = body.get("id")
         return (
             Signal(
-                source=TYPE_NAME,
-                event=event if isinstance(event, str) else "",
-                delivery_id=did if isinstance(did, str) else None,
+                source=TYPE_NAME, event=event, delivery_id=did if isinstance(did, str) else None
             ),
         )
     push = parse_model(_PushNotification, delivery.body, what="Azure DevOps git.push")

@@ -26,6 +26,8 @@ from receiver.sources.base import (
 )
 
 _PUSH_KINDS = frozenset({"push", "tag_push"})
+# Project and group hooks name a push in the header too; the body must then be a push.
+_PUSH_HOOK_EVENTS = frozenset({"Push Hook", "Tag Push Hook"})
 
 
 class _Project(BaseModel):
@@ -77,7 +79,8 @@ def parse(delivery: RawDelivery) -> Event:
     event = event_name(delivery) or ""
     did = delivery.header("x-gitlab-event-uuid")
     kind = load_json_object(delivery.body).get("object_kind")
-    if kind not in _PUSH_KINDS:
+    # System hooks for non-push events carry `event_name` and no `object_kind`: a Signal.
+    if event not in _PUSH_HOOK_EVENTS and not (isinstance(kind, str) and kind in _PUSH_KINDS):
         return Signal(source="gitlab", event=event, delivery_id=did)
     hook = parse_model(_PushHook, delivery.body, what="GitLab push")
     project, repo = hook.project, hook.repository or _Repository()
