@@ -147,9 +147,9 @@ class App:
         await self.stop()
 
     async def _serve(self, name: str, app: web.Application, host: str, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=5)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         self.ports[name] = int(runner.addresses[-1][1])
         self._runners.append(runner)
