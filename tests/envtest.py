@@ -14,9 +14,11 @@ How it works, in order:
    loopback port; waits for `/readyz` (bounded; on failure the error carries the apiserver log
    tail); writes a kubeconfig. `stop_apiserver()`/`start_apiserver()` restart only the apiserver
    on the same port with the same etcd; `stop()` kills both and removes the folder. Children get
-   SIGKILL if the test process dies (Linux PR_SET_PDEATHSIG) and `stop()` also runs at exit.
+   SIGKILL if the test process dies (Linux PR_SET_PDEATHSIG), `stop()` also runs at exit, and
+   folders left by a killed run are removed by the next start.
 3. `install_crds()` server-side-applies the minimal Flux CRDs in `tests/crds/` and waits until
-   each is Established and listed in discovery.
+   each is Established, in discovery, and listable: a fresh or restarted apiserver answers 429
+   "storage is (re)initializing" for a while after /readyz, so (re)starts wait for that too.
 Test code only: nothing in `receiver/` may import this. There is no kube-controller-manager, so
 namespaces never finish deleting by themselves; `delete_namespace()` purges and finalizes them.
 """
@@ -28,6 +30,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import datetime
+import functools
 import http.client
 import ipaddress
 import json
@@ -65,6 +68,8 @@ POLL_INTERVAL_S = 0.2
 LOG_TAIL_LINES = 40
 ADMIN_USER = "envtest-admin"
 FIELD_MANAGER = "gitops-receiver-tests"
+WORK_DIR_PREFIX = "gitops-receiver-envtest-"
+OWNER_FILE = "owner.pid"
 # Namespaced kinds purged by delete_namespace (core plus every CRD in tests/crds).
 _CORE_PURGE_PATHS = ("/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/configmaps")
 # Lists that must answer 200 before a (re)started apiserver counts as usable.
@@ -149,6 +154,7 @@ def _run_build_script(*, destination: Path, notify: Callable[[str], None]) -> No
         stderr=subprocess.STDOUT,
         text=True,
         cwd=REPO_ROOT,
+        env={**os.environ, "K8S_VERSION": K8S_VERSION, "ETCD_VERSION": ETCD_VERSION},
     )
     kept: list[str] = []
     assert proc.stdout is not None
@@ -372,6 +378,21 @@ def _terminate(process: subprocess.Popen[bytes] | None, *, graceful: bool = True
     process.wait(timeout=STOP_TIMEOUT_S)
 
 
+def _remove_stale_work_dirs() -> None:
+    """Remove work folders left by test processes that were killed (SIGKILL skips `stop()`).
+
+    Only folders whose owner process is gone are removed, so parallel sessions are safe.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_DIR_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
 def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -448,7 +469,9 @@ class KubeTestServer:
     def start(self) -> None:
         if self.work_dir is not None:
             raise EnvtestError("KubeTestServer already started")
-        self.work_dir = Path(tempfile.mkdtemp(prefix="gitops-receiver-envtest-"))
+        _remove_stale_work_dirs()
+        self.work_dir = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX))
+        (self.work_dir / OWNER_FILE).write_text(str(os.getpid()))
         if not self._atexit_registered:
             atexit.register(self.stop)
             self._atexit_registered = True
@@ -695,7 +718,11 @@ def install_crds(
         return plurals <= {r.get("name") for r in body.get("resources", [])}
 
     for crd in crds:
-        _poll(f"CRD {crd.name} Established", lambda c=crd: established(c.name), timeout_s=timeout_s)
+        _poll(
+            f"CRD {crd.name} Established",
+            functools.partial(established, crd.name),
+            timeout_s=timeout_s,
+        )
     wanted: dict[str, set[str]] = {}
     for crd in crds:
         for version in crd.served_versions:
@@ -703,7 +730,7 @@ def install_crds(
     for group_version, plurals in sorted(wanted.items()):
         _poll(
             f"discovery of {group_version}",
-            lambda gv=group_version, ps=plurals: discoverable(gv, ps),
+            functools.partial(discoverable, group_version, plurals),
             timeout_s=timeout_s,
         )
     wait_until_listable(api, paths=crd_list_paths(crds), timeout_s=timeout_s)
@@ -725,12 +752,12 @@ def wait_until_listable(api: KubeHttp, *, paths: Iterable[str], timeout_s: float
     A fresh (or restarted) apiserver answers 429 "storage is (re)initializing" for a resource
     until its watch cache is ready, even after /readyz and Established say ok.
     """
+
+    def answers(path: str) -> bool:
+        return api.request("GET", f"{path}?limit=1")[0] == 200
+
     for path in paths:
-        _poll(
-            f"GET {path} answering 200",
-            lambda p=path: api.request("GET", f"{p}?limit=1")[0] == 200,
-            timeout_s=timeout_s,
-        )
+        _poll(f"GET {path} answering 200", functools.partial(answers, path), timeout_s=timeout_s)
 
 
 @contextlib.contextmanager

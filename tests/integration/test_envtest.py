@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -271,3 +272,23 @@ async def test_drop_streams_cuts_an_open_watch(
         with pytest.raises(aiohttp.ClientPayloadError):
             await response.content.read()
     response.release()
+
+
+def test_a_dying_apiserver_fails_start_with_its_log_tail(
+    kube_server: envtest.KubeTestServer, tmp_path: Path
+) -> None:
+    fake = tmp_path / "assets"
+    fake.mkdir()
+    (fake / "etcd").symlink_to(kube_server.binaries.etcd)
+    script = fake / "kube-apiserver"
+    script.write_text("#!/bin/sh\necho 'E0101 flag provided but not defined: -bogus' >&2\nexit 7\n")
+    script.chmod(0o755)
+    broken = envtest.KubeTestServer(binaries=envtest.Binaries(folder=fake, origin="test"))
+
+    with pytest.raises(envtest.EnvtestError) as failed:
+        broken.start()
+
+    message = str(failed.value)
+    assert "kube-apiserver /readyz: process exited with 7" in message
+    assert "flag provided but not defined: -bogus" in message
+    assert broken.work_dir is None  # start() cleaned up after itself
