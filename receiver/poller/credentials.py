@@ -3,8 +3,9 @@
 Edge: reads Flux's Secret keys (`username`/`password`, `bearerToken`, `ca.crt`, SSH `identity`,
 `known_hosts`, `password` for an encrypted key) and yields the environment for the git child.
 Secrets never reach a command line, a log line or an exception message: HTTP auth travels as
-`GIT_CONFIG_*` variables of the child only; SSH keys sit in 0600 files in a private 0700
-directory that is removed when the context exits.
+`GIT_CONFIG_*` variables of the child only; SSH keys (decrypted in memory when possible, else
+through an askpass reading a file) sit in 0600 files in a private 0700 directory that is
+removed when the context exits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from receiver.errors import ReceiverError
@@ -103,7 +105,7 @@ def git_environment(
     `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n`, never argv. Credentials over
     plain `http://` are refused unless `allow_insecure_http` (loopback tests), as Flux does.
     SSH: `GIT_SSH_COMMAND` naming the identity and known_hosts files, strict host key
-    checking, no agent identities, no prompts, no user ssh config.
+    checking, no agent identities, no user ssh config, no prompts but the key's passphrase.
     """
     scheme = urlsplit(url).scheme.lower()
     env = dict(_BASE_ENV)
@@ -123,7 +125,7 @@ def git_environment(
         elif scheme == "ssh":
             if auth is not None and (auth.identity or auth.known_hosts):
                 private_dir = tempfile.mkdtemp(prefix="gitops-receiver-ssh-")
-                env["GIT_SSH_COMMAND"] = _ssh_command(private_dir, auth)
+                env.update(_ssh_env(private_dir, auth))
             else:
                 env["GIT_SSH_COMMAND"] = "ssh -F /dev/null -o BatchMode=yes"
         env.update(_config_env(config))
@@ -147,15 +149,35 @@ def _authorization_header(auth: GitAuth | None) -> str | None:
     return None
 
 
-def _ssh_command(private_dir: str, auth: GitAuth) -> str:
+def _ssh_env(private_dir: str, auth: GitAuth) -> dict[str, str]:
+    """`GIT_SSH_COMMAND` (and, for a key ssh must decrypt itself, an askpass) for one call."""
     if not auth.identity:
         raise CredentialsInvalid("SSH secret has no 'identity' key: add the private key")
     if not auth.known_hosts:
         raise CredentialsInvalid("SSH secret has no 'known_hosts' key: add the host keys")
-    identity = _usable_identity(auth.identity, passphrase=auth.password)
+    env: dict[str, str] = {}
+    identity = _with_newline(auth.identity)
+    prompts = ["-o", "BatchMode=yes"]
+    if auth.password:
+        decrypted = _decrypt_identity(identity, passphrase=auth.password)
+        if decrypted is not None:
+            identity = decrypted
+        else:
+            # OpenSSH-format keys need `bcrypt` to decrypt in Python: let ssh decrypt it, with
+            # an askpass that prints the passphrase from a 0600 file. BatchMode would forbid
+            # the passphrase query, so password and keyboard-interactive logins are off instead.
+            env.update(_askpass_env(private_dir, auth.password))
+            prompts = [
+                "-o",
+                "PasswordAuthentication=no",
+                "-o",
+                "KbdInteractiveAuthentication=no",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+            ]
     identity_path = _write_private(private_dir, "identity", identity)
     known_hosts_path = _write_private(private_dir, "known_hosts", _with_newline(auth.known_hosts))
-    return shlex.join(
+    env["GIT_SSH_COMMAND"] = shlex.join(
         [
             "ssh",
             "-F",
@@ -170,39 +192,44 @@ def _ssh_command(private_dir: str, auth: GitAuth) -> str:
             "GlobalKnownHostsFile=/dev/null",
             "-o",
             "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
+            *prompts,
         ]
     )
+    return env
 
 
-def _usable_identity(identity: bytes, *, passphrase: str | None) -> bytes:
-    """The key ssh can read without a prompt: an encrypted key is decrypted in memory first."""
-    if not passphrase:
-        return _with_newline(identity)
+def _decrypt_identity(identity: bytes, *, passphrase: str) -> bytes | None:
+    """The key unencrypted (OpenSSH format), the key itself if it was not encrypted (Flux
+    tolerates a stray password), or None when this Python cannot decrypt it (no bcrypt)."""
     secret = passphrase.encode()
     try:
         if b"BEGIN OPENSSH PRIVATE KEY" in identity:
             key = serialization.load_ssh_private_key(identity, password=secret)
         else:
             key = serialization.load_pem_private_key(identity, password=secret)  # type: ignore[assignment]
-        return key.private_bytes(
-            encoding=serialization.Encoding.PEM,
-            format=serialization.PrivateFormat.OpenSSH,
-            encryption_algorithm=serialization.NoEncryption(),
-        )
-    except (ValueError, TypeError) as exc:
-        # Not encrypted after all (Flux tolerates a stray password) or the wrong passphrase.
-        try:
-            serialization.load_ssh_private_key(identity, password=None)
-        except (ValueError, TypeError):
-            raise CredentialsInvalid("SSH identity cannot be decrypted with 'password'") from exc
-        return _with_newline(identity)
+    except UnsupportedAlgorithm:
+        return None
+    except TypeError:
+        return identity  # "password was given but private key is not encrypted"
+    except ValueError as exc:
+        raise CredentialsInvalid("SSH identity cannot be decrypted with 'password'") from exc
+    return key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.OpenSSH,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
 
 
-def _write_private(directory: str, name: str, content: bytes) -> str:
+def _askpass_env(private_dir: str, passphrase: str) -> dict[str, str]:
+    passphrase_path = _write_private(private_dir, "passphrase", passphrase.encode() + b"\n")
+    script = f"#!/bin/sh\nexec cat {shlex.quote(passphrase_path)}\n".encode()
+    script_path = _write_private(private_dir, "askpass", script, mode=0o700)
+    return {"SSH_ASKPASS": script_path, "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ""}
+
+
+def _write_private(directory: str, name: str, content: bytes, *, mode: int = 0o600) -> str:
     path = os.path.join(directory, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(content)
     return path

@@ -243,14 +243,10 @@ def needs_reconcile(remote_sha: str, artifact_revision: str | None) -> bool:
 
     False when there is no artifact yet or its revision cannot be read: Flux is then already
     retrying on its own interval, and a poll request would only add noise to the missed-webhook
-    signal. A short sha on either side compares as a prefix.
+    signal.
     """
     stored = artifact_sha(artifact_revision)
-    if stored is None:
-        return False
-    remote = remote_sha.lower()
-    shorter = min(len(stored), len(remote))
-    return stored[:shorter] != remote[:shorter]
+    return stored is not None and stored != remote_sha.lower()
 
 
 def remote_url(url: str) -> RemoteUrl:
