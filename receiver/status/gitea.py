@@ -10,7 +10,6 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -49,16 +48,11 @@ def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRe
     }
     if update.target_url:
         payload["target_url"] = update.target_url
-    return ForgeRequest(
-        method="POST",
-        # Gitea copies GitHub's path, so GitHub's owner/repo check and encoding apply.
-        url=base_url.rstrip("/") + github.status_path(update.project, update.sha),
-        headers={
-            "Accept": "application/json",
-            "Authorization": f"token {token}",
-            "Content-Type": "application/json",
-        },
-        body=json.dumps(payload, separators=(",", ":")).encode(),
+    # Gitea copies GitHub's path, so GitHub's owner/repo check and encoding apply.
+    return ForgeRequest.post_json(
+        base_url.rstrip("/") + github.status_path(update.project, update.sha),
+        headers={"Accept": "application/json", "Authorization": f"token {token}"},
+        payload=payload,
     )
 
 

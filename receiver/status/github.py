@@ -11,7 +11,6 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote
@@ -62,17 +61,15 @@ def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRe
     }
     if update.target_url:
         payload["target_url"] = update.target_url
-    return ForgeRequest(
-        method="POST",
-        url=base_url.rstrip("/") + status_path(update.project, update.sha),
+    return ForgeRequest.post_json(
+        base_url.rstrip("/") + status_path(update.project, update.sha),
         headers={
             "Accept": "application/vnd.github+json",
             "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "X-GitHub-Api-Version": API_VERSION,
         },
-        body=json.dumps(payload, separators=(",", ":")).encode(),
+        payload=payload,
     )
 
 

@@ -12,7 +12,6 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -72,15 +71,13 @@ def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRe
         payload["target_url"] = update.target_url
     if update.ref:
         payload["ref"] = short_ref(update.ref)
-    return ForgeRequest(
-        method="POST",
-        url=base_url.rstrip("/") + status_path(update.project, update.sha),
+    return ForgeRequest.post_json(
+        base_url.rstrip("/") + status_path(update.project, update.sha),
         headers={
             "Accept": "application/json",
-            "Content-Type": "application/json",
             "PRIVATE-TOKEN": token,
         },
-        body=json.dumps(payload, separators=(",", ":")).encode(),
+        payload=payload,
     )
 
 

@@ -8,8 +8,9 @@ into a `PostOutcome`, and `reporter.py` sends them. Nothing here knows a forge's
 from __future__ import annotations
 
 import enum
+import json
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import urlsplit
@@ -101,6 +102,18 @@ class ForgeRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes
+
+    @classmethod
+    def post_json(
+        cls, url: str, *, headers: Mapping[str, str], payload: Mapping[str, str]
+    ) -> ForgeRequest:
+        """A POST of `payload` as compact JSON, with `Content-Type` set."""
+        return cls(
+            method="POST",
+            url=url,
+            headers={**headers, "Content-Type": "application/json"},
+            body=json.dumps(payload, separators=(",", ":")).encode(),
+        )
 
 
 class PostOutcome(enum.StrEnum):
@@ -203,3 +216,12 @@ def locate(repo_url: str) -> ForgeTarget | None:
     if not host or "/" not in project:
         return None
     return ForgeTarget(host=host.lower(), project=project)
+
+
+def locate_any(repo_urls: Iterable[str]) -> ForgeTarget | None:
+    """The first of a push's URLs (`GitPush.repo_urls`) that names a forge host and project."""
+    for url in repo_urls:
+        target = locate(url)
+        if target is not None:
+            return target
+    return None

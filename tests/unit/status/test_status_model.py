@@ -71,3 +71,9 @@ def test_trim(text: str, limit: int, expected: str) -> None:
 )
 def test_locate(url: str, expected: model.ForgeTarget | None) -> None:
     assert model.locate(url) == expected
+
+
+def test_locate_any_takes_the_first_usable_url() -> None:
+    urls = ("", "https://gitlab.example.com/group/app.git", "git@other:x/y.git")
+    assert model.locate_any(urls) == model.ForgeTarget("gitlab.example.com", "group/app")
+    assert model.locate_any(()) is None
