@@ -208,7 +208,7 @@ class StatusReporter:
         key = item.update.status_key
         if self._last_accepted.get(key) == (item.update.state, item.update.description):
             del self._last_accepted[key]
-        log.info(
+        log.debug(
             "status_dropped",
             reason=reason,
             forge_host=item.update.forge_host,
