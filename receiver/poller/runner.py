@@ -24,6 +24,7 @@ import git
 import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from receiver import backoff
 from receiver.errors import ReceiverError
 from receiver.events import ObjectRef
 from receiver.poller import credentials, refs
@@ -85,9 +86,13 @@ class LsRemote(Protocol):
 
 
 class RequestReconcile(Protocol):
-    """The reconcile queue's entry point (the same one webhooks use)."""
+    """The reconcile queue's entry point (the same one webhooks use).
 
-    def __call__(self, ref: ObjectRef, *, reason: str) -> Awaitable[None] | None: ...
+    May return anything, or an awaitable that is awaited; a `ReceiverError` it raises (queue
+    full, draining) is logged for that object and the tick goes on.
+    """
+
+    def __call__(self, ref: ObjectRef, *, reason: str) -> object: ...
 
 
 class RecentlyRequested(Protocol):
@@ -229,12 +234,6 @@ def classify_failure(*, status: int, stderr: str) -> RemoteError:
         if fragment in lowered:
             return error(f"git ls-remote failed ({error.outcome}, exit {status})")
     return RemoteError(f"git ls-remote failed (exit {status})")
-
-
-def backoff_delay_s(*, failures: int, base_s: float, max_s: float, jitter: float) -> float:
-    """`base_s * 2**(failures-1)`, capped at `max_s`, scaled by `jitter` in [0.5, 1.0]."""
-    exponent = min(max(failures - 1, 0), 30)
-    return min(base_s * (2.0**exponent), max_s) * (0.5 + 0.5 * jitter)
 
 
 class Poller:
@@ -389,9 +388,13 @@ class Poller:
                 continue
             if self._recently_requested(record.ref, self._settings.poll_interval_s):
                 continue
-            result = self._request_reconcile(record.ref, reason=REASON)
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = self._request_reconcile(record.ref, reason=REASON)
+                if inspect.isawaitable(result):
+                    await result
+            except ReceiverError as exc:
+                log.warning("poll_reconcile_refused", object=str(record.ref), error=str(exc))
+                continue
             self._metrics.reconciles.inc()
             requested.append(record.ref)
             log.info(
@@ -406,9 +409,9 @@ class Poller:
     def _record_failure(self, group: refs.RemoteGroup, *, outcome: str, message: str) -> None:
         state = self._backoff.setdefault(group.key, _Backoff())
         state.failures += 1
-        delay_s = backoff_delay_s(
-            failures=state.failures,
-            base_s=self._settings.backoff_base_s,
+        delay_s = backoff.delay_s(
+            attempt=state.failures,
+            initial_s=self._settings.backoff_base_s,
             max_s=self._settings.backoff_max_s,
             jitter=self._random(),
         )

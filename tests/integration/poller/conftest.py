@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from receiver.errors import ServiceUnavailable
 from receiver.events import ObjectRef
 from receiver.poller import refs, runner
 from receiver.routing.refs import RefSpec
@@ -43,6 +44,7 @@ class Harness:
     records: list[refs.PollRecord] = field(default_factory=list)
     secrets: dict[tuple[str, str], Mapping[str, bytes]] = field(default_factory=dict)
     requested: list[tuple[ObjectRef, str, float]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)  # object names the queue refuses (full)
     clock: Clock = field(default_factory=Clock)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     poller: runner.Poller | None = None
@@ -77,8 +79,11 @@ class Harness:
     async def _read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
         return self.secrets.get((namespace, name))
 
-    def _request(self, ref: ObjectRef, *, reason: str) -> None:
+    def _request(self, ref: ObjectRef, *, reason: str) -> int:
+        if ref.name in self.refuse:
+            raise ServiceUnavailable("reconcile queue is full: retry later")
         self.requested.append((ref, reason, self.clock.now_s))
+        return 1
 
     def _recently(self, ref: ObjectRef, within_s: float) -> bool:
         return any(r == ref and self.clock.now_s - at < within_s for r, _, at in self.requested)

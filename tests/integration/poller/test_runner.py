@@ -6,12 +6,14 @@ the remote was asked (the HTTP front records every request) and the Prometheus s
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from receiver.poller import runner
 from tests.integration.poller.conftest import BASIC_SECRET, TOKEN, Harness, record
@@ -312,3 +314,87 @@ async def test_a_hanging_remote_times_out_without_holding_back_the_others(
     assert report.requested == (harness.records[1].ref,)
     assert harness.metric("gitops_receiver_polls_total", outcome="timeout") == 1
     assert harness.metric("gitops_receiver_poll_duration_seconds_count") == 2
+
+
+async def test_recent_request_suppresses_a_repeat_until_the_interval_has_passed(
+    served_root: Path,
+    daemon: gitserver.GitDaemon,
+    harness: Harness,
+) -> None:
+    repo = gitserver.BareRepo(served_root, "slow")
+    old = repo.sha("refs/heads/master")
+    harness.records = [record("slow", daemon.url("slow"), revision=f"master@sha1:{old}")]
+    harness.build(ls_remote=runner.SubprocessLsRemote(), poll_interval_s=60.0)
+    repo.advance("master")
+
+    assert len((await harness.tick()).requested) == 1
+    harness.clock.now_s += 30  # Flux has not fetched yet: the artifact still differs
+    assert (await harness.tick()).requested == ()
+    harness.clock.now_s += 31
+    assert len((await harness.tick()).requested) == 1
+    assert harness.metric("gitops_receiver_poll_reconciles_total") == 2
+
+
+async def test_a_refused_request_is_logged_and_the_tick_goes_on(
+    served_root: Path,
+    daemon: gitserver.GitDaemon,
+    harness: Harness,
+) -> None:
+    refused_repo = gitserver.BareRepo(served_root, "full")
+    accepted_repo = gitserver.BareRepo(served_root, "room")
+    harness.records = [
+        record("full", daemon.url("full"), revision=f"master@sha1:{'3' * 40}"),
+        record("room", daemon.url("room"), revision=f"master@sha1:{'4' * 40}"),
+    ]
+    harness.build(ls_remote=runner.SubprocessLsRemote())
+    harness.refuse = {"full"}
+    report = await harness.tick()
+
+    assert refused_repo.sha("refs/heads/master") and accepted_repo.sha("refs/heads/master")
+    assert harness.requested_refs() == [harness.records[1].ref]
+    assert report.requested == (harness.records[1].ref,)
+    assert harness.metric("gitops_receiver_poll_reconciles_total") == 1
+
+
+async def test_run_is_a_no_op_when_disabled_and_sleeps_a_jittered_interval_when_enabled(
+    served_root: Path,
+    daemon: gitserver.GitDaemon,
+) -> None:
+    gitserver.BareRepo(served_root, "loop")
+    ticks: list[int] = []
+    delays: list[float] = []
+    draws = iter([0.0, 1.0, 0.5])
+
+    async def sleep(delay_s: float) -> None:
+        delays.append(delay_s)
+        if len(delays) == 3:
+            raise asyncio.CancelledError
+
+    def make(enabled: bool) -> runner.Poller:
+        return runner.Poller(
+            settings=runner.PollerSettings(
+                enabled=enabled, poll_interval_s=100.0, jitter_fraction=0.2
+            ),
+            list_records=lambda: (
+                ticks.append(1) or [record("loop", daemon.url("loop"), revision=None)]
+            ),
+            read_secret=_no_secret,
+            request_reconcile=lambda ref, *, reason: None,
+            recently_requested=lambda ref, within_s: False,
+            ls_remote=runner.SubprocessLsRemote(),
+            metrics=runner.PollerMetrics(CollectorRegistry()),
+            random=lambda: next(draws),
+            sleep=sleep,
+        )
+
+    await make(False).run()
+    assert ticks == [] and delays == []
+
+    with pytest.raises(asyncio.CancelledError):
+        await make(True).run()
+    assert len(ticks) == 3
+    assert delays == pytest.approx([80.0, 120.0, 100.0])
+
+
+async def _no_secret(namespace: str, name: str) -> None:
+    return None
