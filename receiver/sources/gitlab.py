@@ -3,7 +3,8 @@
 Verification: `X-Gitlab-Token` equals the shared token (constant time). Event type:
 `X-Gitlab-Event` (`Push Hook`, `Tag Push Hook`, `System Hook`, ...); delivery id:
 `X-Gitlab-Event-UUID`. System hooks carry `object_kind` `push`/`tag_push` with the same body.
-A push lists at most 20 commits, with the real count in `total_commits_count`.
+A push lists at most 20 commits, with the real count in `total_commits_count`; a push to a
+new ref has no usable file list.
 Docs: https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events
 Pure: no I/O.
 """

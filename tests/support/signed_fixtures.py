@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from pathlib import Path
 
 from receiver.sources.base import Credentials, OidcSettings, RawDelivery
 from tests.support import delivery_fixtures
@@ -138,7 +137,3 @@ def signs_body(source: str, event: str) -> bool:
 def flip_byte(body: bytes) -> bytes:
     middle = len(body) // 2
     return body[:middle] + bytes([body[middle] ^ 0x01]) + body[middle + 1 :]
-
-
-def fixture_path(source: str, event: str) -> Path:
-    return FIXTURES / source / f"{event}.json"
