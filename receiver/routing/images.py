@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 from receiver.events import ImagePush, ObjectRef
 from receiver.routing import semver
+from receiver.routing.index import Hit, Skip, SkipCause
 
 DOCKER_HUB = "docker.io"
 # Every name Docker Hub answers to; a reference without a host means Docker Hub too.
@@ -289,20 +290,15 @@ class ImageIndex:
 
 
 @dataclass(frozen=True, slots=True)
-class SkippedTarget:
-    """A record that names the pushed image but will not be reconciled, and why."""
-
-    ref: ObjectRef
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class ImageRoute:
-    """What a push reconciles: `targets`, the near misses with reasons, and the image matched."""
+    """What a push reconciles: `targets` (with `hits` saying why), the near misses in `skipped`
+    (the Git route's `Skip`: cause `suspended`, or `ref` for a tag/semver/digest selector that
+    the push does not move), the image looked up, and `reason` when nothing matched at all."""
 
     image: NormalizedImage | None
     targets: tuple[ObjectRef, ...] = ()
-    skipped: tuple[SkippedTarget, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    hits: tuple[Hit, ...] = ()
     reason: str | None = None
 
 
@@ -312,21 +308,37 @@ def route_image(push: ImagePush, *, index: ImageIndex) -> ImageRoute:
     if parsed is None:
         return ImageRoute(image=None, reason=f"not an image reference: {push.repository!r}")
     tag = push.tag or parsed.tag
-    targets: list[ObjectRef] = []
-    skipped: list[SkippedTarget] = []
+    hits: list[Hit] = []
+    skipped: list[Skip] = []
     for record in index.candidates(parsed.image):
         if record.suspended:
-            skipped.append(SkippedTarget(record.ref, "suspended"))
+            skipped.append(Skip(record.ref, SkipCause.SUSPENDED, "suspended"))
             continue
         miss = _oci_miss(record, tag) if isinstance(record, OciRepositoryRecord) else None
         if miss is None:
-            targets.append(record.ref)
+            hits.append(Hit(record.ref, _hit_reason(record, tag)))
         else:
-            skipped.append(SkippedTarget(record.ref, miss))
-    reason = None if targets or skipped else f"no object watches {parsed.image}"
+            skipped.append(Skip(record.ref, SkipCause.REF, miss))
+    reason = None if hits or skipped else f"no object watches {parsed.image}"
     return ImageRoute(
-        image=parsed.image, targets=tuple(targets), skipped=tuple(skipped), reason=reason
+        image=parsed.image,
+        targets=tuple(hit.ref for hit in hits),
+        skipped=tuple(skipped),
+        hits=tuple(hits),
+        reason=reason,
     )
+
+
+def _hit_reason(record: ImageRecord, tag: str | None) -> str:
+    if isinstance(record, HelmOciRecord):
+        return f"chart pushed under oci://{record.prefix}"
+    if isinstance(record, ImageRepositoryRecord):
+        return f"image {record.image} pushed"
+    if tag is None:
+        return "the push names no tag: any tag rule may move"
+    if record.semver:
+        return f"tag {tag!r} satisfies semver range {record.semver!r}"
+    return f"tag {tag!r} pushed"
 
 
 def _oci_miss(record: OciRepositoryRecord, tag: str | None) -> str | None:

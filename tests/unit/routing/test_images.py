@@ -9,6 +9,7 @@ import pytest
 from receiver.events import ImagePush, ObjectRef
 from receiver.routing import images
 from receiver.routing.images import ImageIndex, ImageRef, NormalizedImage
+from receiver.routing.index import SkipCause
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -221,6 +222,10 @@ def test_tag_rules(index: ImageIndex) -> None:
     assert names(route.targets) == {"podinfo-img", "tag-654", "semver-6"}
     skipped = {s.ref.name: s.reason for s in route.skipped}
     assert skipped["paused"] == "suspended"
+    causes = {s.ref.name: s.cause for s in route.skipped}
+    assert causes["paused"] == SkipCause.SUSPENDED and causes["tag-latest"] == SkipCause.REF
+    hits = {h.ref.name: h.reason for h in route.hits}
+    assert hits["semver-6"] == "tag '6.5.4' satisfies semver range '>=6.0.0 <7.0.0'"
     assert skipped["tag-latest"] == "tag '6.5.4' is not 'latest'"
     assert skipped["pinned"].startswith("pinned to digest")
     assert "semverFilter" in skipped["semver-rc"]
