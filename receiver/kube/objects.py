@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from receiver.events import ObjectRef
 from receiver.routing import paths, urls
@@ -20,10 +20,13 @@ from receiver.routing.refs import RefSpec
 GIT_REPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
 GIT_REPOSITORY = "GitRepository"
 
-# Equal spec.ref values share one RefSpec: most objects say `branch: main`. Bounded so a
-# cluster with many distinct refs (one per object) cannot grow it without limit.
-_REF_SPECS: dict[RefSpec, RefSpec] = {}
-_MAX_SHARED_REF_SPECS = 10_000
+_T = TypeVar("_T")
+
+# Equal values (RefSpec, label and path tuples) are shared: most objects say `branch: main`
+# and carry the labels of their team. Bounded so a cluster where every object differs cannot
+# grow it without limit; past the bound values are simply not shared.
+_SHARED: dict[object, object] = {}
+_MAX_SHARED = 50_000
 
 
 def record_from_git_repository(obj: Mapping[str, Any]) -> GitRepoRecord:
@@ -44,8 +47,10 @@ def record_from_git_repository(obj: Mapping[str, Any]) -> GitRepoRecord:
         normalized_url=None if normalized is None else urls.NormalizedUrl(sys.intern(normalized)),
         ref_spec=_shared(RefSpec.from_spec(_mapping(spec.get("ref")))),
         suspended=spec.get("suspend") is True,
-        path_filters=paths.parse_paths(annotation if isinstance(annotation, str) else None),
-        labels=_labels(metadata.get("labels")),
+        path_filters=_shared(
+            paths.parse_paths(annotation if isinstance(annotation, str) else None)
+        ),
+        labels=_shared(_labels(metadata.get("labels"))),
     )
 
 
@@ -96,13 +101,14 @@ def _source_key(source_ref: Mapping[str, Any], own_namespace: str) -> SourceKey 
     return (sys.intern(kind), sys.intern(namespace), name)
 
 
-def _shared(spec: RefSpec) -> RefSpec:
-    shared = _REF_SPECS.get(spec)
+def _shared(value: _T) -> _T:
+    """The one kept instance equal to `value` (a pure memo: equal in, equal out)."""
+    shared = _SHARED.get(value)
     if shared is not None:
-        return shared
-    if len(_REF_SPECS) < _MAX_SHARED_REF_SPECS:
-        _REF_SPECS[spec] = spec
-    return spec
+        return shared  # type: ignore[return-value]
+    if len(_SHARED) < _MAX_SHARED:
+        _SHARED[value] = value
+    return value
 
 
 def _labels(value: object) -> tuple[tuple[str, str], ...]:

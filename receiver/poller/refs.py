@@ -253,12 +253,17 @@ def remote_url(url: str) -> RemoteUrl:
     """Lower-case scheme and host, drop a default port, a trailing `/` and `.git`.
 
     Only for grouping objects that name the same remote in different spellings; git is always
-    given one of the original URLs. Raises `UnsupportedUrl` outside `ALLOWED_SCHEMES`.
+    given one of the original URLs. Raises `UnsupportedUrl` outside `ALLOWED_SCHEMES` and for
+    a URL carrying credentials (any HTTP(S) user-info, an SSH password).
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES or not parts.hostname:
         raise UnsupportedUrl(f"unsupported git URL scheme {scheme or '(none)'!r}: use https or ssh")
+    if parts.password is not None or (scheme in ("http", "https") and parts.username):
+        # git would carry it on its command line, readable by every local user through ps
+        # (an HTTPS user name alone is often a token: `https://<token>@github.com/...`).
+        raise UnsupportedUrl("git URL embeds credentials: move them to spec.secretRef")
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
@@ -284,16 +289,6 @@ def url_host(url: str) -> str:
     except ValueError:
         port = None
     return f"{host}:{port}" if port is not None else host
-
-
-def redact_url(url: str) -> str:
-    """The URL without any user-info password, safe for logs and metrics."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, ""))
 
 
 def remote_key(record: PollRecord) -> RemoteKey:

@@ -243,6 +243,8 @@ class Poller:
     index), `read_secret(namespace, name)` the decoded Secret data or None, and the reconcile
     queue's `request_reconcile`/`recently_requested`. `random` returns floats in [0, 1) and
     `clock` monotonic seconds, so tests drive ticks and backoff without sleeping.
+    Backoff is kept per (remote, credential): the objects sharing a failing call fail and wait
+    together, each named in its own `poll_failed` log line; a success clears it.
     """
 
     def __init__(
@@ -420,7 +422,7 @@ class Poller:
             log.warning(
                 "poll_failed",
                 object=str(record.ref),
-                remote=refs.redact_url(group.call_url),
+                remote=group.call_url,
                 outcome=outcome,
                 error=message,
                 failures=state.failures,

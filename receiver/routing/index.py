@@ -67,7 +67,9 @@ class RouteIndex:
 
     def __init__(self) -> None:
         self._records: dict[ObjectRef, GitRepoRecord] = {}
-        self._buckets: dict[NormalizedUrl, dict[ObjectRef, GitRepoRecord]] = {}
+        # A repository with one object (the common case) holds the record itself, not a
+        # one-entry dict: that halves the memory of such objects.
+        self._buckets: dict[NormalizedUrl, GitRepoRecord | dict[ObjectRef, GitRepoRecord]] = {}
 
     def __len__(self) -> int:
         return len(self._records)
@@ -79,34 +81,52 @@ class RouteIndex:
         """Add or replace the record of `record.ref` (its URL may have changed)."""
         self.remove(record.ref)
         self._records[record.ref] = record
-        if record.normalized_url is not None:
-            self._buckets.setdefault(record.normalized_url, {})[record.ref] = record
+        key = record.normalized_url
+        if key is None:
+            return
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = record
+        elif isinstance(bucket, GitRepoRecord):
+            self._buckets[key] = {bucket.ref: bucket, record.ref: record}
+        else:
+            bucket[record.ref] = record
 
     def remove(self, ref: ObjectRef) -> GitRepoRecord | None:
         """Forget an object; returns its record, or None when it was not indexed."""
         old = self._records.pop(ref, None)
-        if old is not None and old.normalized_url is not None:
-            bucket = self._buckets.get(old.normalized_url)
-            if bucket is not None:
-                bucket.pop(ref, None)
-                if not bucket:
-                    del self._buckets[old.normalized_url]
+        if old is None or old.normalized_url is None:
+            return old
+        key = old.normalized_url
+        bucket = self._buckets.get(key)
+        if isinstance(bucket, GitRepoRecord):
+            del self._buckets[key]
+        elif bucket is not None:
+            bucket.pop(ref, None)
+            if len(bucket) == 1:
+                self._buckets[key] = next(iter(bucket.values()))
         return old
+
+    def _collect(self, keys: Iterable[NormalizedUrl]) -> dict[ObjectRef, GitRepoRecord]:
+        found: dict[ObjectRef, GitRepoRecord] = {}
+        for key in keys:
+            bucket = self._buckets.get(key)
+            if isinstance(bucket, GitRepoRecord):
+                found[bucket.ref] = bucket
+            elif bucket is not None:
+                found.update(bucket)
+        return found
 
     def records_for(self, repo_urls: Iterable[str]) -> tuple[GitRepoRecord, ...]:
         """Every record whose URL equals one of `repo_urls`, each once, sorted by object."""
-        found: dict[ObjectRef, GitRepoRecord] = {}
-        for key in urls.normalize_all(list(repo_urls)):
-            found.update(self._buckets.get(key, {}))
+        found = self._collect(urls.normalize_all(list(repo_urls)))
         return tuple(found[ref] for ref in sorted(found))
 
     def route(self, push: GitPush) -> RouteResult:
         """The objects `push` should reconcile, and for every other object of the same
         repository the reason it is left alone (suspended, ref, changed paths)."""
         keys = urls.normalize_all(list(push.repo_urls))
-        records: dict[ObjectRef, GitRepoRecord] = {}
-        for key in keys:
-            records.update(self._buckets.get(key, {}))
+        records = self._collect(keys)
         hits: list[Hit] = []
         skipped: list[Skip] = []
         for ref in sorted(records):

@@ -35,6 +35,7 @@ _SCP_LIKE = re.compile(
 _LABEL = r"[a-z0-9_](?:[a-z0-9_\-]*[a-z0-9_])?"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 _IPV6 = re.compile(r"^[0-9a-f:.]+$")
+_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 # `https:/host/x` (one slash) must not pass for scp-like `host:path` with host "https".
 _NOT_HOSTS = REMOTE_SCHEMES | {"file", "ftp", "ftps", "mailto"}
 # Hosted forges whose paths never use the Bitbucket Server or GitLab web spellings.
@@ -51,7 +52,7 @@ def normalize_git_url(url: str) -> NormalizedUrl | None:
     only costs an extra reconcile.
     """
     text = url.strip()
-    if not text or any(ch.isspace() or ord(ch) < 0x20 for ch in text):
+    if not text or _BAD_CHARS.search(text):
         return None
     parsed = _split(text)
     if parsed is None:

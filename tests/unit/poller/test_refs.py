@@ -91,11 +91,11 @@ def test_parse_ls_remote_rejects_malformed_lines(output: str) -> None:
             {"tag": "v0.9.0", "semver": ">=1.0.0"}, ("refs/tags/v0.9.0", B), id="tag>semver"
         ),
         pytest.param(
-            {"semver": "<1.0.0", "name": "refs/heads/main"}, ("refs/heads/main", A), id="name>semver"
+            {"semver": "<1.0.0", "name": "refs/heads/main"},
+            ("refs/heads/main", A),
+            id="name>semver",
         ),
-        pytest.param(
-            {"name": "refs/heads/main", "commit": C}, ("", C), id="commit>name"
-        ),
+        pytest.param({"name": "refs/heads/main", "commit": C}, ("", C), id="commit>name"),
     ],
 )
 def test_resolve_follows_source_controller(
@@ -191,6 +191,9 @@ def test_remote_url_keeps_scheme_and_port_apart(url: str, expected: str) -> None
         "git@github.com:org/repo.git",
         "https://",
         "https://h:99999/r",
+        "https://user:pa55@h/r.git",
+        "https://ghp_token@github.com/org/repo",
+        "ssh://git:pa55@h/r",
     ],
 )
 def test_remote_url_refuses_what_git_must_not_be_given(url: str) -> None:
@@ -198,9 +201,7 @@ def test_remote_url_refuses_what_git_must_not_be_given(url: str) -> None:
         refs.remote_url(url)
 
 
-def test_redact_url_and_host() -> None:
-    assert refs.redact_url("https://u:pw@h/r") == "https://u:***@h/r"
-    assert refs.redact_url("https://h/r") == "https://h/r"
+def test_url_host() -> None:
     assert refs.url_host("https://H:8443/r") == "h:8443"
     assert refs.url_host("ssh://git@h/r") == "h"
 
@@ -249,12 +250,16 @@ def test_record_from_object_and_wants_poll() -> None:
         "status": {"artifact": {"revision": f"v1.0.0@sha1:{A}"}},
     }
     record = refs.record_from_object(obj)
-    assert record.ref == ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "app")
+    assert record.ref == ObjectRef(
+        "source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "app"
+    )
     assert record.spec_ref == RefSpec(semver=">=1.0.0")
     assert (record.secret_name, record.artifact_revision) == ("auth", f"v1.0.0@sha1:{A}")
     assert refs.wants_poll(record) is False
 
-    bare = refs.record_from_object({"metadata": {"name": "x", "namespace": "y"}, "spec": {"url": "u"}})
+    bare = refs.record_from_object(
+        {"metadata": {"name": "x", "namespace": "y"}, "spec": {"url": "u"}}
+    )
     assert (bare.secret_name, bare.artifact_revision, bare.suspended) == (None, None, False)
     assert bare.spec_ref == RefSpec()
     assert refs.wants_poll(bare) is True

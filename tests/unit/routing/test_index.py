@@ -226,3 +226,21 @@ def test_downstream_index_follows_a_changed_source_and_removal() -> None:
     assert [ref.name for ref in index.downstream_of(new)] == ["k"]
     removed = index.remove(ObjectRef("x/v1", "Kustomization", "apps", "k"))
     assert removed is not None and index.downstream_of(new) == () and len(index) == 0
+
+
+def test_a_repository_shrinking_to_one_object_and_none_still_routes() -> None:
+    index = RouteIndex()
+    records = [git_repo(name) for name in ("a", "b", "c")]
+    for record in records:
+        index.upsert(record)
+    assert names(index.route(push()).targets) == ["a", "b", "c"]
+    index.remove(records[0].ref)
+    assert names(index.route(push()).targets) == ["b", "c"]
+    index.remove(records[1].ref)
+    assert names(index.route(push()).targets) == ["c"]
+    index.upsert(git_repo("d"))
+    assert names(index.route(push()).targets) == ["c", "d"]
+    index.remove(records[2].ref)
+    index.remove(git_repo("d").ref)
+    assert index.route(push()).targets == () and len(index) == 0
+    assert index.records_for([REPO]) == ()
