@@ -65,17 +65,12 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
             fields["error"] = exc.message
             raise
         finally:
-            source = str(fields.get("type", "unknown"))
-            result = str(fields.get("outcome", "error"))
+            facts = outcome.fields if outcome is not None else fields
+            source = str(facts.get("type", "unknown"))
             latency = time.perf_counter() - started
-            metrics.deliveries.labels(source, result).inc()
+            metrics.deliveries.labels(source, str(facts.get("outcome", "error"))).inc()
             metrics.delivery_latency.labels(source).observe(latency)
-            log.info(
-                "delivery",
-                status=status,
-                latency_ms=round(latency * 1000, 2),
-                **(outcome.fields if outcome else fields),
-            )
+            log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **facts)
 
     for method in _ACCEPTED_METHODS:
         app.router.add_route(method, HOOK_ROUTE, hook)

@@ -53,6 +53,8 @@ class KubeClient:
         path = kubeconfig or (
             Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
         )
+        if path is not None and not path.is_file():
+            raise ConfigError(f"cannot load kubeconfig {path}: no such file")
         try:
             if path is not None:
                 await k8s_config.load_kube_config(
