@@ -299,8 +299,9 @@ class Poller:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("poll_tick_crashed")
+            except Exception as exc:
+                # The type only: a rendered traceback's locals could hold Secret data.
+                log.error("poll_tick_crashed", error=type(exc).__name__)
             await self._sleep(self.next_delay_s())
 
     async def tick(self) -> TickReport:
@@ -353,6 +354,12 @@ class Poller:
                 self._metrics.polls.labels(outcome=outcome).inc()
                 self._record_failure(group, outcome=outcome, message=str(exc))
                 return outcome, []
+            except OSError as exc:
+                # git missing, no temp space, fork refused: this remote fails, the tick goes on.
+                # Only the type is logged: a traceback's locals could hold the credentials.
+                self._metrics.polls.labels(outcome="error").inc()
+                self._record_failure(group, outcome="error", message=type(exc).__name__)
+                return "error", []
             finally:
                 self._metrics.duration.observe(max(self._clock() - started, 0.0))
         self._metrics.polls.labels(outcome="ok").inc()
