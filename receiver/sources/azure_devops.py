@@ -150,4 +150,6 @@ def parse(delivery: RawDelivery) -> Event:
     return parse_all(delivery)[0]
 
 
-SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)
+SOURCE = Source(
+    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
+)

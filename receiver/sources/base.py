@@ -69,12 +69,20 @@ class Source:
 
     `event_name` reads the sender's event type for `spec.events` (None: the sender names none).
     `verify` raises `AuthenticationFailed`; `parse` raises `MalformedPayload`.
+    `parse_all` is set by senders whose one delivery can carry several pushes (Bitbucket and
+    Azure DevOps ref lists); `parse` then returns the first of them.
     """
 
     type_name: str
     verify: Callable[[RawDelivery, Credentials], None]
     event_name: Callable[[RawDelivery], str | None]
     parse: Callable[[RawDelivery], Event]
+    parse_all: Callable[[RawDelivery], tuple[Event, ...]] | None = None
+
+
+def parse_events(source: Source, delivery: RawDelivery) -> tuple[Event, ...]:
+    """Every event of a delivery (at least one)."""
+    return source.parse_all(delivery) if source.parse_all else (source.parse(delivery),)
 
 
 def hmac_matches(*, key: bytes, body: bytes, algorithm: str, hex_digest: str) -> bool:

@@ -233,4 +233,6 @@ def _target_hash(ref: _CloudRef | None) -> str | None:
     return ref.target.hash if ref and ref.target else None
 
 
-SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)
+SOURCE = Source(
+    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
+)
