@@ -18,6 +18,7 @@ from receiver.sources import (
     generic,
     generic_hmac,
     generic_oidc,
+    generic_push,
     ghcr,
     gitea,
     github,
@@ -33,6 +34,7 @@ SOURCES: Mapping[str, Source] = {
     for source in (
         generic.SOURCE,
         generic_hmac.SOURCE,
+        generic_push.SOURCE,
         github.SOURCE,
         gitlab.SOURCE,
         gitea.SOURCE,
