@@ -26,6 +26,7 @@ namespaces never finish deleting by themselves; `delete_namespace()` purges and 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
@@ -355,15 +356,24 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL(libc_name, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
+# PR_SET_PDEATHSIG fires when the parent *thread* exits, not the process. Children are spawned
+# from this one long-lived thread, so `asyncio.to_thread(server.start_apiserver)` in a test does
+# not get its apiserver killed when the event loop's worker thread goes away.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="envtest-spawn")
+
+
 def _spawn(args: list[str], *, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # only calls prctl(2) in the child
-        )
+    def spawn() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # only calls prctl(2) in the child
+            )
+
+    return _SPAWNER.submit(spawn).result()
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, *, graceful: bool = True) -> None:
@@ -536,6 +546,8 @@ class KubeTestServer:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--endpoint-reconciler-type=none",
+            # Close open watches promptly on SIGTERM instead of holding shutdown open.
+            "--shutdown-watch-termination-grace-period=1s",
         ]
 
     def start_apiserver(self) -> None:

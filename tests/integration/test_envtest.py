@@ -274,6 +274,64 @@ async def test_drop_streams_cuts_an_open_watch(
     response.release()
 
 
+@pytest.mark.parametrize("graceful", [True, False], ids=["sigterm", "sigkill"])
+async def test_proxy_answers_503_while_the_apiserver_is_down_and_ends_its_watches(
+    kube_server: envtest.KubeTestServer,
+    fault_proxy: faultproxy.FaultProxy,
+    proxy_api: client.ApiClient,
+    namespace: str,
+    graceful: bool,
+) -> None:
+    proxied = client.CoreV1Api(proxy_api)
+    listed = await proxied.list_namespaced_config_map(namespace)
+    watch_response = await proxied.list_namespaced_config_map(
+        namespace,
+        watch=True,
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=STREAM_BOUND_S,
+        _preload_content=False,
+    )
+    async with asyncio.timeout(STREAM_BOUND_S):
+        await fault_proxy.wait_for_stream()
+    await asyncio.to_thread(kube_server.stop_apiserver, graceful=graceful)
+    try:
+        async with asyncio.timeout(STREAM_BOUND_S):
+            if graceful:  # the apiserver closes its watches cleanly on SIGTERM
+                assert await watch_response.content.read() == b""
+            else:  # a killed apiserver breaks the stream, and the proxy passes the break on
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await watch_response.content.read()
+        watch_response.release()
+        with pytest.raises(ApiException) as down:
+            await proxied.list_namespaced_config_map(namespace)
+        assert down.value.status == 503
+    finally:
+        await asyncio.to_thread(kube_server.start_apiserver)
+    again = await proxied.list_namespaced_config_map(namespace)
+    assert again.items == []
+
+
+def test_delete_namespace_removes_it_and_its_objects(kube_server: envtest.KubeTestServer) -> None:
+    name = kube_server.create_namespace()
+    status, _ = kube_server.request(
+        "POST", f"/api/v1/namespaces/{name}/configmaps", body={"metadata": {"name": "cm"}}
+    )
+    assert status == 201
+    receiver = _receiver("r", receiver_type="generic")
+    status, _ = kube_server.request(
+        "POST", f"/apis/{RECEIVER_GROUP}/v1/namespaces/{name}/receivers", body=receiver
+    )
+    assert status == 201
+
+    kube_server.delete_namespace(name)
+
+    assert kube_server.request("GET", f"/api/v1/namespaces/{name}")[0] == 404
+    _, receivers = kube_server.request("GET", f"/apis/{RECEIVER_GROUP}/v1/receivers")
+    assert name not in {item["metadata"]["namespace"] for item in receivers["items"]}
+    _, configmaps = kube_server.request("GET", f"/api/v1/namespaces/{name}/configmaps")
+    assert configmaps["items"] == []
+
+
 def test_a_dying_apiserver_fails_start_with_its_log_tail(
     kube_server: envtest.KubeTestServer, tmp_path: Path
 ) -> None:

@@ -194,13 +194,19 @@ class FaultProxy:
             return self._fault_response(fault)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        async with self._session.request(
-            request.method,
-            self.upstream_url + request.rel_url.raw_path_qs,
-            headers=headers,
-            data=body if body else None,
-            allow_redirects=False,
-        ) as upstream:
+        try:
+            upstream = await self._session.request(
+                request.method,
+                self.upstream_url + request.rel_url.raw_path_qs,
+                headers=headers,
+                data=body if body else None,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientConnectionError:
+            # The API server is down (e.g. between stop_apiserver and start_apiserver): answer
+            # the way a load balancer in front of it would.
+            return self._status_response(503, "upstream API server unreachable", None)
+        async with upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for key, value in upstream.headers.items():
                 if key.lower() not in _HOP_BY_HOP:
@@ -222,19 +228,24 @@ class FaultProxy:
             await response.write_eof()
             return response
 
+    @classmethod
+    def _fault_response(cls, fault: _Fault) -> web.Response:
+        message = f"fault injected by the test proxy ({fault.status})"
+        return cls._status_response(fault.status, message, fault.retry_after)
+
     @staticmethod
-    def _fault_response(fault: _Fault) -> web.Response:
-        reason = _REASONS.get(fault.status, "InternalError")
+    def _status_response(status: int, message: str, retry_after: int | None) -> web.Response:
+        """A Kubernetes `Status` failure body, as the API server itself would send."""
         status_body = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
-            "message": f"fault injected by the test proxy ({fault.status})",
-            "reason": reason,
-            "code": fault.status,
+            "message": message,
+            "reason": _REASONS.get(status, "InternalError"),
+            "code": status,
         }
         headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = str(fault.retry_after)
-        return web.json_response(status_body, status=fault.status, headers=headers)
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return web.json_response(status_body, status=status, headers=headers)
