@@ -129,6 +129,7 @@ class StatusReporter:
         self._droppable: list[int] = []
         self._last_accepted: OrderedDict[StatusKey, tuple[CommitState, str]] = OrderedDict()
         self._logged_unconfigured: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._warned_no_token: set[tuple[str, str | None]] = set()
         self._wakeups = {host: asyncio.Event() for host in self._forges}
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -297,10 +298,17 @@ class StatusReporter:
         update, forge = item.update, item.forge
         api = APIS[forge.kind]
         token = self._token_for(forge.host, update.namespace)
+        missing = (forge.host, update.namespace)
         if not token:
-            log.warning("status_token_missing", forge_host=forge.host, namespace=update.namespace)
+            # One warning while it stays missing; every drop is still counted.
+            if missing not in self._warned_no_token:
+                self._warned_no_token.add(missing)
+                log.warning(
+                    "status_token_missing", forge_host=forge.host, namespace=update.namespace
+                )
             self._discard(item, reason="no_token")
             return
+        self._warned_no_token.discard(missing)
         failures = 0
         waits = 0
         while True:

@@ -1,0 +1,215 @@
+"""Commit statuses as a service the app runs: hooks for pushes and watches, a reporter inside.
+
+Edge, but a thin one: it turns the app's events into calls of the pure journey (`journey.py`,
+`flux.py`, `scope.py` decide everything) and hands the updates to the `StatusReporter`, which
+alone talks to the forges. Every hook is synchronous, never awaits and never raises into the
+webhook path or a watch. Tokens are read from the app's watched Secrets at call time, so a
+rotated Secret is picked up; they never reach a log, an error or a metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from receiver.events import GitPush, ObjectRef
+from receiver.status import flux, model, scope
+from receiver.status.journey import Journey
+from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
+from receiver.status.settings import ForgeSettings, StatusSettings, TokenSecretRef
+
+log = structlog.get_logger(__name__)
+
+SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
+"""(namespace, name) -> the decoded data of a Secret the app watches, or None."""
+
+DELETED: Final = "DELETED"
+
+
+class StatusService:
+    """Pending on push, running/success/failure from the Flux watches, superseded when a newer
+    commit is applied. Create it before the watches start; `start`/`stop` run the reporter."""
+
+    def __init__(
+        self,
+        *,
+        settings: StatusSettings,
+        secret_lookup: SecretLookup,
+        registry: CollectorRegistry,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._secret_lookup = secret_lookup
+        self._forges: dict[str, ForgeSettings] = {forge.host: forge for forge in settings.forges}
+        self._journey = Journey(
+            naming=settings.naming(),
+            max_objects=settings.limits.max_tracked_objects,
+            max_commits_per_object=settings.limits.max_commits_per_object,
+        )
+        limits = settings.limits
+        self.reporter = StatusReporter(
+            forges=[forge.forge_config() for forge in settings.forges],
+            token_for=self._token_for,
+            metrics=ReporterMetrics(registry),
+            settings=ReporterSettings(
+                max_queue=limits.max_queue,
+                max_attempts=limits.max_attempts,
+                max_rate_limit_waits=limits.max_rate_limit_waits,
+                backoff_base_s=limits.backoff_base_s,
+                backoff_cap_s=limits.backoff_cap_s,
+                max_rate_limit_wait_s=limits.max_rate_limit_wait_s,
+                request_timeout_s=limits.request_timeout_s,
+                dedupe_memory=limits.dedupe_memory,
+            ),
+            sleep=sleep,
+        )
+        # HelmReleases whose revisions name a Git commit (scope.names_commits), by key.
+        self._commit_releases: set[ObjectRef] = set()
+        # Token Secrets already warned about; cleared when the token is found again.
+        self._token_warnings: set[TokenSecretRef | tuple[str, str | None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.reporter.start()
+
+    async def stop(self, *, drain_timeout_s: float | None = None) -> None:
+        """Send what is queued for at most `drain_timeout_s` (default: the configured one)."""
+        timeout_s = self._settings.limits.drain_timeout_s
+        await self.reporter.stop(
+            drain_timeout_s=timeout_s if drain_timeout_s is None else drain_timeout_s
+        )
+
+    # -- hooks (synchronous, never raise) --------------------------------------------------
+
+    def on_push(self, push: GitPush, *, downstream: Sequence[ObjectRef]) -> None:
+        """A push triggered GitRepositories: `pending` on its commit for each downstream
+        Kustomization and commit-naming HelmRelease. Call after the reconcile requests."""
+        with _guard("on_push"):
+            sha = scope.pushed_commit(push)
+            if sha is None or not downstream:
+                return
+            target = model.locate_any(push.repo_urls)
+            if target is None or target.host not in self._forges:
+                log.debug(
+                    "status_forge_not_configured",
+                    forge_host=target.host if target else None,
+                    sha=sha,
+                    delivery_id=push.delivery_id,
+                )
+                return
+            objects = [
+                ref
+                for ref in map(scope.status_ref, downstream)
+                if ref is not None and self._reports(ref)
+            ]
+            if objects:
+                self.reporter.submit_all(
+                    self._journey.requested(sha=sha, ref=push.ref, target=target, objects=objects)
+                )
+
+    def on_flux_object(
+        self, event_type: str, obj: Mapping[str, Any], *, kind: str | None = None
+    ) -> None:
+        """A Kustomization (`kustomize.toolkit.fluxcd.io/v1`) or HelmRelease
+        (`helm.toolkit.fluxcd.io/v2`) watch event. `kind` names the watched kind for objects
+        that carry none (the watch reports a vanished object with its metadata only)."""
+        with _guard("on_flux_object"):
+            ref = flux.object_ref(obj)
+            if not ref.kind and kind:
+                ref = dataclasses.replace(ref, kind=kind)
+            key = scope.status_ref(ref)
+            if key is None:
+                return
+            if event_type == DELETED:
+                self._journey.forget(key)
+                self._commit_releases.discard(key)
+                return
+            if key.kind == scope.HELM_RELEASE:
+                if scope.names_commits(obj):
+                    self._commit_releases.add(key)
+                else:
+                    self._commit_releases.discard(key)
+            observation = flux.observe(obj)
+            if observation is not None:
+                observation = dataclasses.replace(observation, obj=key)
+                self.reporter.submit_all(self._journey.observed(observation))
+
+    def on_source(
+        self, event_type: str, obj: Mapping[str, Any], *, downstream: Sequence[ObjectRef]
+    ) -> None:
+        """A GitRepository watch event: the commit it now serves orders supersession right
+        for its downstream objects even when no webhook announced that commit."""
+        with _guard("on_source"):
+            if event_type == DELETED:
+                return
+            revision = flux.source_revision(obj)
+            if revision is None or not downstream:
+                return
+            objects = [ref for ref in map(scope.status_ref, downstream) if ref is not None]
+            self._journey.source_moved(objects=objects, revision=revision)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _reports(self, ref: ObjectRef) -> bool:
+        return ref.kind == scope.KUSTOMIZATION or ref in self._commit_releases
+
+    def _token_for(self, host: str, namespace: str | None) -> str | None:
+        """The token for `host` and an object in `namespace`, read now from the Secret."""
+        forge = self._forges.get(host.lower())
+        if forge is None:
+            return None
+        ref = forge.token_ref(namespace)
+        if ref is None:
+            if (host, namespace) not in self._token_warnings:
+                self._token_warnings.add((host, namespace))
+                log.warning(
+                    "status_token_not_configured",
+                    forge_host=host,
+                    namespace=namespace,
+                    detail="set token_secret_ref, or a namespace_token_secret_refs entry",
+                )
+            return None
+        data = self._secret_lookup(ref.namespace, ref.name)
+        problem: str | None = None
+        token = ""
+        if data is None:
+            problem = "Secret not found (or not watched)"
+        elif ref.key not in data:
+            problem = f"Secret has no key {ref.key!r}"
+        else:
+            try:
+                token = data[ref.key].decode("utf-8").strip()
+            except UnicodeDecodeError:
+                problem = "token is not UTF-8 text"
+            else:
+                if not token:
+                    problem = "token is empty"
+        if problem is None:
+            self._token_warnings.discard(ref)
+            return token
+        if ref not in self._token_warnings:
+            self._token_warnings.add(ref)
+            log.warning(
+                "status_token_unavailable",
+                forge_host=host,
+                secret=f"{ref.namespace}/{ref.name}",
+                key=ref.key,
+                problem=problem,
+            )
+        return None
+
+
+@contextmanager
+def _guard(hook: str) -> Iterator[None]:
+    """A bug in a hook is logged, never raised into the webhook path or a watch."""
+    try:
+        yield
+    except Exception:
+        log.exception("status_hook_bug", hook=hook)
