@@ -91,7 +91,7 @@ class ForgeSettings(_Frozen):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(
-                f"{value!r} is not an http(s) URL: give the REST API base, e.g. "
+                "api_base_url is not an http(s) URL: give the REST API base, e.g. "
                 "https://gitlab.example.com/api/v4"
             )
         if parts.query or parts.fragment or parts.username or parts.password:

@@ -15,6 +15,8 @@ PURE_MODULES = [
     "receiver.status.gitlab",
     "receiver.status.gitea",
     "receiver.status.journey",
+    "receiver.status.scope",
+    "receiver.status.settings",
 ]
 FORBIDDEN = ("aiohttp", "kubernetes_asyncio", "git")
 
