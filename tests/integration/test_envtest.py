@@ -254,12 +254,12 @@ async def test_watch_streams_through_the_proxy(
     assert watches[0].query["resourceVersion"] == listed.metadata.resource_version
 
 
-async def test_drop_streams_cuts_an_open_watch(
-    fault_proxy: faultproxy.FaultProxy, proxy_api: client.ApiClient, namespace: str
-) -> None:
-    proxied = client.CoreV1Api(proxy_api)
+async def _open_raw_watch(
+    proxy: faultproxy.FaultProxy, proxied: client.CoreV1Api, namespace: str
+) -> aiohttp.ClientResponse:
+    """A ConfigMap watch through the proxy, returned once the proxy is streaming it."""
     listed = await proxied.list_namespaced_config_map(namespace)
-    response = await proxied.list_namespaced_config_map(
+    response: aiohttp.ClientResponse = await proxied.list_namespaced_config_map(
         namespace,
         watch=True,
         resource_version=listed.metadata.resource_version,
@@ -267,7 +267,15 @@ async def test_drop_streams_cuts_an_open_watch(
         _preload_content=False,
     )
     async with asyncio.timeout(STREAM_BOUND_S):
-        await fault_proxy.wait_for_stream()
+        await proxy.wait_for_stream()
+    return response
+
+
+async def test_drop_streams_cuts_an_open_watch(
+    fault_proxy: faultproxy.FaultProxy, proxy_api: client.ApiClient, namespace: str
+) -> None:
+    response = await _open_raw_watch(fault_proxy, client.CoreV1Api(proxy_api), namespace)
+    async with asyncio.timeout(STREAM_BOUND_S):
         assert await fault_proxy.drop_streams() == 1
         with pytest.raises(aiohttp.ClientPayloadError):
             await response.content.read()
@@ -283,16 +291,7 @@ async def test_proxy_answers_503_while_the_apiserver_is_down_and_ends_its_watche
     graceful: bool,
 ) -> None:
     proxied = client.CoreV1Api(proxy_api)
-    listed = await proxied.list_namespaced_config_map(namespace)
-    watch_response = await proxied.list_namespaced_config_map(
-        namespace,
-        watch=True,
-        resource_version=listed.metadata.resource_version,
-        timeout_seconds=STREAM_BOUND_S,
-        _preload_content=False,
-    )
-    async with asyncio.timeout(STREAM_BOUND_S):
-        await fault_proxy.wait_for_stream()
+    watch_response = await _open_raw_watch(fault_proxy, proxied, namespace)
     await asyncio.to_thread(kube_server.stop_apiserver, graceful=graceful)
     try:
         async with asyncio.timeout(STREAM_BOUND_S):

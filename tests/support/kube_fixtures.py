@@ -8,6 +8,7 @@ skips with one line when the binaries cannot be had (fails instead under CI=true
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -55,18 +56,25 @@ def namespace(kube_server: envtest.KubeTestServer) -> Iterator[str]:
         kube_server.delete_namespace(name)
 
 
-@pytest.fixture
-async def kube_api(kube_server: envtest.KubeTestServer) -> AsyncIterator[client.ApiClient]:
-    """A kubernetes_asyncio ApiClient for the test server (admin), closed after the test."""
+@contextlib.asynccontextmanager
+async def api_client(kubeconfig_path: Path) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes_asyncio ApiClient configured from `kubeconfig_path`, closed on exit."""
     configuration = client.Configuration()
     await config.load_kube_config(
-        config_file=str(kube_server.kubeconfig_path), client_configuration=configuration
+        config_file=str(kubeconfig_path), client_configuration=configuration
     )
     api = client.ApiClient(configuration=configuration)
     try:
         yield api
     finally:
         await api.close()
+
+
+@pytest.fixture
+async def kube_api(kube_server: envtest.KubeTestServer) -> AsyncIterator[client.ApiClient]:
+    """A kubernetes_asyncio ApiClient for the test server (admin), closed after the test."""
+    async with api_client(kube_server.kubeconfig_path) as api:
+        yield api
 
 
 @pytest.fixture
@@ -91,12 +99,5 @@ async def fault_proxy(
 async def proxy_api(fault_proxy: faultproxy.FaultProxy) -> AsyncIterator[client.ApiClient]:
     """A kubernetes_asyncio ApiClient that talks through `fault_proxy`, closed after the test."""
     assert fault_proxy.kubeconfig_path is not None
-    configuration = client.Configuration()
-    await config.load_kube_config(
-        config_file=str(fault_proxy.kubeconfig_path), client_configuration=configuration
-    )
-    api = client.ApiClient(configuration=configuration)
-    try:
+    async with api_client(fault_proxy.kubeconfig_path) as api:
         yield api
-    finally:
-        await api.close()
