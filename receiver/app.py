@@ -22,13 +22,14 @@ from aiohttp import web
 from receiver import backoff
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
-from receiver.errors import KubeError, KubeRejected
+from receiver.discovery import GIT_ENDPOINTS, Discovery
+from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.http import health, server
 from receiver.kube import inventory, resources, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import Cluster, LiveCluster
 from receiver.metrics import Metrics
-from receiver.pipeline import Pipeline
+from receiver.pipeline import Pipeline, endpoint_source
 from receiver.routing.receivers import Key, ReceiverTable, status_patch
 from receiver.sources import registry
 from receiver.trigger.pending import requested_at
@@ -62,6 +63,13 @@ class App:
             assert settings.inventory is not None
             self._inventory_objects = inventory.load_objects(settings.inventory)
             self.cluster = inventory.InventoryCluster(self._inventory_objects)
+        for endpoint in settings.discovery.endpoints:
+            if endpoint_source(endpoint) is None:
+                raise ConfigError(
+                    f"discovery endpoint {endpoint!r} is unknown (use a source type such as "
+                    "github, gitlab, gitea, bitbucket, azure-devops, harbor or generic)"
+                )
+        self.discovery = Discovery(with_downstream=settings.discovery.downstream)
         self.queue = ReconcileQueue(
             cluster=self.cluster, settings=settings.trigger, metrics=self.metrics
         )
@@ -71,6 +79,8 @@ class App:
             metrics=self.metrics,
             deduper=DeliveryDeduper(window_s=settings.dedupe_window_s),
             allow_cross_namespace=not settings.no_cross_namespace_refs,
+            discovery=self.discovery,
+            endpoints=dict(settings.discovery.endpoints),
         )
         self._watches: list[_Watch] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,12 +176,51 @@ class App:
         for obj in self._inventory_objects:
             if obj.get("kind") == "Receiver":
                 self._on_receiver(watching.ADDED, obj)
+        feeds = self._discovery_feeds()
+        for obj in self._inventory_objects:
+            for resource, on_event in feeds:
+                if obj.get("kind") == resource.kind:
+                    on_event(watching.ADDED, obj)
 
     async def _start_live(self, client: KubeClient) -> None:
         receiver_type = await self._receiver_resource(client)
         self.pipeline.preferred_versions = await _preferred_versions(client)
         self._watch(client, receiver_type, self._on_receiver)
         self._watch(client, resources.SECRET, self._on_secret, field_selector=SECRET_FIELD_SELECTOR)
+        discovery = self.settings.discovery
+        for resource, on_event in self._discovery_feeds():
+            versioned = resources.resource_for(
+                kind=resource.kind,
+                api_version=None,
+                preferred_versions=self.pipeline.preferred_versions,
+            )
+            for namespace in discovery.namespaces or (None,):
+                self._watch(
+                    client,
+                    versioned,
+                    on_event,
+                    namespace=namespace,
+                    label_selector=discovery.label_selector,
+                )
+
+    def _discovery_feeds(self) -> list[tuple[resources.ResourceType, watching.OnEvent]]:
+        """Which kinds the discovery indexes need watched, given the configured endpoints."""
+        endpoints = set(self.settings.discovery.endpoints)
+        feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = []
+        if endpoints:
+            feeds.append((resources.GIT_REPOSITORY, self.discovery.apply_git_repository))
+        if endpoints and self.settings.discovery.downstream:
+            feeds.append((resources.KUSTOMIZATION, self.discovery.apply_reader))
+            feeds.append((resources.HELM_RELEASE, self.discovery.apply_reader))
+        if endpoints - GIT_ENDPOINTS:
+            for kind in ("ImageRepository", "OCIRepository", "HelmRepository"):
+                feeds.append(
+                    (
+                        resources.resource_for(kind=kind, api_version=None, preferred_versions={}),
+                        self.discovery.apply_image_source,
+                    )
+                )
+        return feeds
 
     def _watch(
         self,

@@ -2,8 +2,12 @@
 
 Receiver path (`/hook/<digest>`): find the receiver -> refuse if suspended or not Ready ->
 verify the raw bytes -> filter on `spec.events` -> parse -> skip duplicates -> queue one
-reconcile request per resource. No I/O here: the queue accepts synchronously, so the answer
-goes out as soon as the requests are queued.
+reconcile request per resource.
+Discovery path (`/webhooks/<endpoint>`): find the endpoint and its Secret -> verify -> parse
+(one delivery may carry several pushes) -> skip duplicates -> route each push through the
+discovery indexes -> queue one reconcile request per affected object.
+No I/O here: the queue accepts synchronously, so the answer goes out as soon as the requests
+are queued.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ from typing import Any
 
 import structlog
 
+from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
+from receiver.discovery import Discovery, Routed
 from receiver.errors import (
     AuthenticationFailed,
     ReceiverNotReady,
     UnknownHook,
 )
-from receiver.events import Ignored, ObjectRef
+from receiver.events import Event, GitPush, Ignored, ImagePush, ObjectRef, Signal
 from receiver.kube.patching import Selector
 from receiver.kube.resources import UnknownKind, resource_for
 from receiver.metrics import Metrics
 from receiver.routing.receivers import ReceiverEntry, ReceiverTable
-from receiver.sources import registry
-from receiver.sources.base import Credentials, RawDelivery, event_allowed
+from receiver.sources import generic_push, registry
+from receiver.sources.base import Credentials, RawDelivery, Source, event_allowed, parse_events
 from receiver.trigger.worker import ReconcileQueue, Target
 
 log = structlog.get_logger(__name__)
@@ -35,11 +41,16 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The answer to a delivery and the facts its one log line reports."""
+    """The answer to a delivery (the facts for its log line are collected in `fields`)."""
 
     http_status: int
     body: dict[str, Any]
-    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _answer(fields: dict[str, Any], outcome: str, **body: Any) -> Outcome:
+    """A 200 answer; `outcome` is recorded for the delivery's log line and metric."""
+    fields["outcome"] = outcome
+    return Outcome(200, body)
 
 
 @dataclass(slots=True)
@@ -48,6 +59,8 @@ class Pipeline:
     queue: ReconcileQueue
     metrics: Metrics
     deduper: DeliveryDeduper
+    discovery: Discovery = field(default_factory=lambda: Discovery(with_downstream=False))
+    endpoints: dict[str, DiscoveryEndpoint] = field(default_factory=dict)
     allow_cross_namespace: bool = True
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
@@ -83,33 +96,27 @@ class Pipeline:
         event_type = source.event_name(delivery)
         fields["event_type"] = event_type
         if not event_allowed(event_type, entry.events):
-            return Outcome(
-                200,
-                {"status": "ignored", "reason": f"event {event_type!r} is not in spec.events"},
-                {**fields, "outcome": "filtered"},
+            return _answer(
+                fields,
+                "filtered",
+                status="ignored",
+                reason=f"event {event_type!r} is not in spec.events",
             )
         event = source.parse(delivery)
         fields["delivery_id"] = event.delivery_id
         if isinstance(event, Ignored):
-            return Outcome(
-                200, {"status": "ignored", "reason": event.reason}, {**fields, "outcome": "ignored"}
-            )
+            return _answer(fields, "ignored", status="ignored", reason=event.reason)
         scope = f"{entry.namespace}/{entry.name}"
         if self.deduper.seen_before(
             scope=scope, delivery_id=event.delivery_id, now_s=self.monotonic()
         ):
-            return Outcome(
-                200,
-                {"status": "duplicate", "reason": "delivery already accepted"},
-                {**fields, "outcome": "duplicate"},
+            return _answer(
+                fields, "duplicate", status="duplicate", reason="delivery already accepted"
             )
         targets = self.receiver_targets(entry)
         self.queue.request_all(targets, reason=f"receiver {scope}")
-        return Outcome(
-            200,
-            {"status": "accepted", "targets": len(targets)},
-            {**fields, "outcome": "accepted", "targets": [str(t) for t in targets]},
-        )
+        fields["targets"] = [str(t) for t in targets]
+        return _answer(fields, "accepted", status="accepted", targets=len(targets))
 
     def receiver_targets(self, entry: ReceiverEntry) -> list[Target]:
         """Every resource of the receiver as a target; refused ones are logged and counted."""
@@ -144,3 +151,95 @@ class Pipeline:
             else:
                 targets.append(ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name))
         return targets
+
+    def handle_discovery(
+        self, endpoint: str, delivery: RawDelivery, *, fields: dict[str, Any]
+    ) -> Outcome:
+        """Answer one delivery to `/webhooks/<endpoint>`: route it to the objects it affects."""
+        settings = self.endpoints.get(endpoint)
+        source = endpoint_source(endpoint)
+        if settings is None or source is None:
+            raise UnknownHook(f"no discovery endpoint {endpoint!r} is configured")
+        fields.update(endpoint=endpoint, type=source.type_name)
+        ref = settings.secret_ref
+        secret = self.receivers.secret((ref.namespace, ref.name))
+        if secret is None or ref.key not in secret:
+            raise ReceiverNotReady(
+                f"endpoint secret {ref.namespace}/{ref.name} (key {ref.key!r}) not found"
+            )
+        credentials = Credentials(
+            token=secret[ref.key], secret_data=secret, now_s=self.wall_clock()
+        )
+        try:
+            source.verify(delivery, credentials)
+        except AuthenticationFailed:
+            self.metrics.signature_failures.labels(source.type_name).inc()
+            raise
+        fields["event_type"] = source.event_name(delivery)
+        events = parse_events(source, delivery)
+        fields["delivery_id"] = events[0].delivery_id
+        if all(isinstance(event, Ignored) for event in events):
+            reason = "; ".join(event.reason for event in events if isinstance(event, Ignored))
+            return _answer(fields, "ignored", status="ignored", reason=reason)
+        if self.deduper.seen_before(
+            scope=f"webhooks/{endpoint}", delivery_id=events[0].delivery_id, now_s=self.monotonic()
+        ):
+            return _answer(
+                fields, "duplicate", status="duplicate", reason="delivery already accepted"
+            )
+        targets: dict[ObjectRef, None] = {}
+        skipped = 0
+        reasons: list[str] = []
+        for event in events:
+            routed = self.discovery.route(event)
+            targets.update(dict.fromkeys(routed.targets))
+            skipped += len(routed.skipped)
+            _log_route(event, routed, endpoint=endpoint)
+            if routed.reason and not routed.targets:
+                reasons.append(routed.reason)
+        self.queue.request_all(list(targets), reason=f"webhooks/{endpoint}")
+        fields["targets"] = [str(t) for t in targets]
+        extra = {"reason": "; ".join(dict.fromkeys(reasons))} if not targets and reasons else {}
+        return _answer(
+            fields,
+            "accepted" if targets else "unrouted",
+            status="accepted",
+            targets=len(targets),
+            skipped=skipped,
+            **extra,
+        )
+
+
+def endpoint_source(endpoint: str) -> Source | None:
+    """The source behind `/webhooks/<endpoint>`: `generic` is gitops-receiver's own format."""
+    return generic_push.SOURCE if endpoint == "generic" else registry.get(endpoint)
+
+
+def _log_route(event: Event, routed: Routed, *, endpoint: str) -> None:
+    """One debug line per routed push, and one info line per object left alone, with why."""
+    subject: dict[str, str | None]
+    if isinstance(event, GitPush):
+        subject = {
+            "repo": event.repo_name or (event.repo_urls[0] if event.repo_urls else ""),
+            "ref": event.ref,
+        }
+    elif isinstance(event, ImagePush):
+        subject = {"image": event.repository, "tag": event.tag}
+    elif isinstance(event, Signal | Ignored):
+        subject = {"event_type": event.event}
+    for skip in routed.skipped:
+        log.info(
+            "route_skipped",
+            endpoint=endpoint,
+            target=str(skip.ref),
+            cause=str(skip.cause),
+            reason=skip.reason,
+            **subject,
+        )
+    log.debug(
+        "routed",
+        endpoint=endpoint,
+        targets=[str(t) for t in routed.targets],
+        reason=routed.reason,
+        **subject,
+    )

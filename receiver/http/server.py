@@ -18,11 +18,14 @@ from receiver.errors import RequestRejected
 from receiver.http import limits
 from receiver.metrics import Metrics
 from receiver.pipeline import Outcome, Pipeline
+from receiver.sources.base import RawDelivery
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PipelineStage = Callable[[web.Request, RawDelivery, dict[str, Any]], Outcome]
 HOOK_ROUTE = "/hook/{digest}"
+DISCOVERY_ROUTE = "/webhooks/{endpoint}"
 _ACCEPTED_METHODS = ("POST", "PUT")
 
 
@@ -49,29 +52,43 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
 
-    async def hook(request: web.Request) -> web.Response:
-        started = time.perf_counter()
-        fields: dict[str, Any] = {"path_kind": "receiver"}
-        outcome: Outcome | None = None
-        status = 500
-        try:
-            delivery = await limits.read_delivery(request, max_body_bytes=max_body_bytes)
-            outcome = pipeline.handle_hook(request.path, delivery, fields=fields)
-            status = outcome.http_status
-            return web.json_response(outcome.body, status=status)
-        except RequestRejected as exc:
-            status = exc.http_status
-            fields.setdefault("outcome", exc.outcome)
-            fields["error"] = exc.message
-            raise
-        finally:
-            facts = outcome.fields if outcome is not None else fields
-            source = str(facts.get("type", "unknown"))
-            latency = time.perf_counter() - started
-            metrics.deliveries.labels(source, str(facts.get("outcome", "error"))).inc()
-            metrics.delivery_latency.labels(source).observe(latency)
-            log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **facts)
+    def delivery_handler(path_kind: str, handle: PipelineStage) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            started = time.perf_counter()
+            fields: dict[str, Any] = {"path_kind": path_kind}
+            status = 500
+            try:
+                delivery = await limits.read_delivery(request, max_body_bytes=max_body_bytes)
+                outcome = handle(request, delivery, fields)
+                status = outcome.http_status
+                return web.json_response(outcome.body, status=status)
+            except RequestRejected as exc:
+                status = exc.http_status
+                fields.setdefault("outcome", exc.outcome)
+                fields["error"] = exc.message
+                raise
+            finally:
+                source = str(fields.get("type", "unknown"))
+                latency = time.perf_counter() - started
+                metrics.deliveries.labels(source, str(fields.get("outcome", "error"))).inc()
+                metrics.delivery_latency.labels(source).observe(latency)
+                log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **fields)
 
+        return handler
+
+    hook = delivery_handler(
+        "receiver",
+        lambda request, delivery, fields: pipeline.handle_hook(
+            request.path, delivery, fields=fields
+        ),
+    )
+    discovery = delivery_handler(
+        "discovery",
+        lambda request, delivery, fields: pipeline.handle_discovery(
+            request.match_info["endpoint"], delivery, fields=fields
+        ),
+    )
     for method in _ACCEPTED_METHODS:
         app.router.add_route(method, HOOK_ROUTE, hook)
+        app.router.add_route(method, DISCOVERY_ROUTE, discovery)
     return app

@@ -71,7 +71,9 @@ async def watch_forever(
     while True:
         try:
             if resource_version is None:
-                resource_version = await _relist(client, path, base_query, known, on_event)
+                resource_version = await _relist(
+                    client, resource, path, base_query, known, on_event
+                )
                 if state.synced.is_set():
                     state.relists += 1
                 state.synced.set()
@@ -86,7 +88,7 @@ async def watch_forever(
             async for event in client.stream(
                 path, query=query, timeout_s=settings.watch_timeout_s + 30
             ):
-                resource_version = _apply(event, known, on_event) or resource_version
+                resource_version = _apply(event, resource, known, on_event) or resource_version
                 failures = 0
         except ResourceExpired:
             logger.info("watch_expired_relisting")
@@ -116,7 +118,19 @@ async def watch_forever(
             await asyncio.sleep(delay)
 
 
-def _apply(event: JsonObject, known: dict[tuple[str, str], str], on_event: OnEvent) -> str | None:
+def _typed(obj: JsonObject, resource: ResourceType) -> JsonObject:
+    """List items may omit apiVersion and kind; consumers key objects by them."""
+    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("kind", resource.kind)
+    return obj
+
+
+def _apply(
+    event: JsonObject,
+    resource: ResourceType,
+    known: dict[tuple[str, str], str],
+    on_event: OnEvent,
+) -> str | None:
     """Handle one watch event; returns the resourceVersion to resume from, if it moved."""
     kind = event.get("type")
     obj = event.get("object") or {}
@@ -134,12 +148,13 @@ def _apply(event: JsonObject, known: dict[tuple[str, str], str], on_event: OnEve
         known[key] = str(version)
     else:
         return None
-    on_event(str(kind), obj)
+    on_event(str(kind), _typed(obj, resource))
     return str(version) if version else None
 
 
 async def _relist(
     client: KubeClient,
+    resource: ResourceType,
     path: str,
     query: dict[str, str],
     known: dict[tuple[str, str], str],
@@ -160,12 +175,13 @@ async def _relist(
             if known.get(key) != version:
                 event = MODIFIED if key in known else ADDED
                 known[key] = version
-                on_event(event, obj)
+                on_event(event, _typed(obj, resource))
         metadata = page.get("metadata", {})
         continue_token = metadata.get("continue")
         if not continue_token:
             break
     for key in [key for key in known if key not in seen]:
         del known[key]
-        on_event(DELETED, {"metadata": {"namespace": key[0], "name": key[1]}})
+        gone = {"metadata": {"namespace": key[0], "name": key[1]}}
+        on_event(DELETED, _typed(gone, resource))
     return str(metadata.get("resourceVersion", ""))

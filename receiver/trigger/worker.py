@@ -98,6 +98,10 @@ class ReconcileQueue:
                 asyncio.create_task(self._work(), name=f"reconcile-worker-{index}")
             )
 
+    async def settle(self) -> None:
+        """Wait until every queued request has been applied (or given up); keeps accepting."""
+        await self._queue.join()
+
     async def drain(self) -> None:
         """Stop accepting, wait (bounded) for the queue to empty, then stop the workers."""
         self._accepting = False

@@ -487,3 +487,40 @@ async def test_cross_namespace_refs_refused_when_disallowed(
             )
     finally:
         kube_server.delete_namespace(other)
+
+
+async def test_gitlab_agent_request_replayed_exactly(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    """agentk (v16) creates Receiver gitlab-<name> (type generic) whose Secret
+    gitlab-receiver-<name> has an empty token, reads status.webhookPath, and POSTs an empty body
+    with no headers to webhook_receiver_url + that path; only a 200 counts as success."""
+    await make_gitrepo(kube_server, namespace, "fleet")
+    await make_secret(kube_server, namespace, "gitlab-receiver-fleet", "")
+    await make_receiver(
+        kube_server,
+        namespace,
+        "gitlab-fleet",
+        type_name="generic",
+        secret="gitlab-receiver-fleet",
+        resources=[
+            {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "name": "fleet",
+                "namespace": namespace,
+            }
+        ],
+    )
+    path = await ready_receiver(app, kube_server, namespace, "gitlab-fleet", token="")
+    assert path == "/hook/" + hashlib.sha256(f"gitlab-fleet{namespace}".encode()).hexdigest()
+    url = f"http://127.0.0.1:{app.ports['webhook']}{path}"
+    async with (
+        aiohttp.ClientSession(skip_auto_headers=("User-Agent", "Content-Type")) as session,
+        session.post(url, data=b"") as response,
+    ):
+        assert response.status == 200
+    await eventually(
+        lambda: requested_at(kube_server, f"{SOURCE}/namespaces/{namespace}/gitrepositories/fleet"),
+        check=lambda value: value is not None,
+    )

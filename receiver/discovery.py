@@ -1,0 +1,94 @@
+"""Auto-discovery state: the indexes the `/webhooks/<forge>` endpoints route through.
+
+Pure: fed raw objects from the watches (or the dry-run inventory) and parsed events from the
+pipeline; no I/O. GitRepositories are keyed by normalised URL, image sources by normalised
+image, and Kustomizations/HelmReleases by the source they read, so one lookup per URL finds
+every affected object however many the cluster holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from receiver.events import Event, GitPush, ImagePush, ObjectRef
+from receiver.kube import objects
+from receiver.routing import images
+from receiver.routing.index import DownstreamIndex, RouteIndex, Skip
+
+DELETED = "DELETED"
+GIT_ENDPOINTS = frozenset({"github", "gitlab", "gitea", "bitbucket", "azure-devops"})
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What one event reconciles: the matched sources, what reads them, and the near misses."""
+
+    sources: tuple[ObjectRef, ...] = ()
+    downstream: tuple[ObjectRef, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    reason: str | None = None
+
+    @property
+    def targets(self) -> tuple[ObjectRef, ...]:
+        return (*self.sources, *self.downstream)
+
+
+class Discovery:
+    def __init__(self, *, with_downstream: bool) -> None:
+        self.with_downstream = with_downstream
+        self.git = RouteIndex()
+        self.readers = DownstreamIndex()
+        self.images = images.ImageIndex()
+
+    def apply_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
+        record = objects.record_from_git_repository(obj)
+        if event == DELETED:
+            self.git.remove(record.ref)
+        else:
+            self.git.upsert(record)
+
+    def apply_reader(self, event: str, obj: Mapping[str, Any]) -> None:
+        """A Kustomization or HelmRelease changed."""
+        record = (
+            objects.record_from_helmrelease(obj)
+            if obj.get("kind") == "HelmRelease"
+            or str(obj.get("apiVersion", "")).startswith("helm.")
+            else objects.record_from_kustomization(obj)
+        )
+        if event == DELETED:
+            self.readers.remove(record.ref)
+        else:
+            self.readers.upsert(record)
+
+    def apply_image_source(self, event: str, obj: Mapping[str, Any]) -> None:
+        """An ImageRepository, OCIRepository or OCI HelmRepository changed."""
+        record = None if event == DELETED else images.record_from_object(obj)
+        if record is None:
+            self.images.remove(objects.object_ref(obj, default_api_version=""))
+        else:
+            self.images.put(record)
+
+    def downstream_of(self, sources: tuple[ObjectRef, ...]) -> tuple[ObjectRef, ...]:
+        found: dict[ObjectRef, None] = {}
+        for source in sources:
+            found.update(dict.fromkeys(self.readers.downstream_of(source)))
+        return tuple(found)
+
+    def route(self, event: Event) -> Routed:
+        """The objects `event` reconciles. Events that name nothing route nowhere, with a reason."""
+        if isinstance(event, GitPush):
+            result = self.git.route(event)
+            reason = (
+                None
+                if result.targets or result.skipped
+                else "no GitRepository points at this repository"
+            )
+            downstream = self.downstream_of(result.targets) if self.with_downstream else ()
+            return Routed(result.targets, downstream, result.skipped, reason)
+        if isinstance(event, ImagePush):
+            image_route = images.route_image(event, index=self.images)
+            downstream = self.downstream_of(image_route.targets) if self.with_downstream else ()
+            return Routed(image_route.targets, downstream, image_route.skipped, image_route.reason)
+        return Routed(reason="the event names no repository or image")
