@@ -71,8 +71,9 @@ class StatusService:
         )
         # HelmReleases whose revisions name a Git commit (scope.names_commits), by key.
         self._commit_releases: set[ObjectRef] = set()
-        # Token Secrets already warned about; cleared when the token is found again.
-        self._token_warnings: set[TokenSecretRef | tuple[str, str | None]] = set()
+        # What was last warned about a token, per Secret key (or per host and namespace when
+        # none is configured); forgotten when the token is found, so each problem warns once.
+        self._token_warnings: dict[TokenSecretRef | tuple[str, str | None], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class StatusService:
         ref = forge.token_ref(namespace)
         if ref is None:
             if (host, namespace) not in self._token_warnings:
-                self._token_warnings.add((host, namespace))
+                self._token_warnings[(host, namespace)] = "not configured"
                 log.warning(
                     "status_token_not_configured",
                     forge_host=host,
@@ -192,10 +193,10 @@ class StatusService:
                 if not token:
                     problem = "token is empty"
         if problem is None:
-            self._token_warnings.discard(ref)
+            self._token_warnings.pop(ref, None)
             return token
-        if ref not in self._token_warnings:
-            self._token_warnings.add(ref)
+        if self._token_warnings.get(ref) != problem:
+            self._token_warnings[ref] = problem
             log.warning(
                 "status_token_unavailable",
                 forge_host=host,
