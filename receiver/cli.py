@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import uuid
@@ -17,11 +18,15 @@ from typing import Any
 import aiohttp
 import structlog
 
-from receiver import logs, samples
+from receiver import discovery, logs, samples
 from receiver.app import App
 from receiver.config import Settings, load
 from receiver.errors import ConfigError, KubeError
+from receiver.events import GitPush
+from receiver.kube import inventory, resources
 from receiver.kube.client import KubeClient
+from receiver.routing import explain
+from receiver.routing.selectors import SelectorError
 
 log = structlog.get_logger(__name__)
 
@@ -84,11 +89,43 @@ def _send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     send.add_argument("--event", help="event header value (default: the forge's push event)")
 
 
+def _routes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    routes = sub.add_parser(
+        "routes",
+        help="explain which GitRepositories a push would reconcile, and why not the others",
+    )
+    routes.add_argument("--repo", required=True, help="repository URL as the forge names it")
+    routes.add_argument(
+        "--ref", required=True, help="pushed ref: refs/heads/main, refs/tags/v1, or a branch"
+    )
+    routes.add_argument(
+        "--changed", action="append", help="a changed file (repeatable); none: file list unknown"
+    )
+    routes.add_argument(
+        "--default-branch", help="the repository's default branch, as an event names it"
+    )
+    routes.add_argument("--deleted", action="store_true", help="the push deleted the ref")
+    routes.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    routes.add_argument(
+        "--config", type=Path, help="YAML settings file (discovery namespaces, selector)"
+    )
+    routes.add_argument(
+        "--kubeconfig", type=Path, help="kubeconfig file (else $KUBECONFIG, else in-cluster)"
+    )
+    routes.add_argument(
+        "--inventory", type=Path, help="read objects from YAML files in DIR instead"
+    )
+    routes.add_argument(
+        "--label-selector", help="only objects with these labels, as the service watches"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitops-receiver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _send_parser(sub)
+    _routes_parser(sub)
     return parser
 
 
@@ -97,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "routes":
+            return asyncio.run(_routes(args))
         return asyncio.run(_send(args))
     except ConfigError as exc:
         print(f"gitops-receiver: {exc}", file=sys.stderr)
@@ -185,6 +224,66 @@ async def _send(args: argparse.Namespace) -> int:
         return 1
     print(f"HTTP {response.status} {text.strip()}")
     return 0 if response.status < 300 else 1
+
+
+async def _routes(args: argparse.Namespace) -> int:
+    settings = load(
+        config_file=args.config,
+        overrides={
+            "kubeconfig": args.kubeconfig,
+            "inventory": args.inventory,
+            "log_level": "error",
+        },
+    )
+    logs.configure(log_format="console", log_level="error")
+    selector = args.label_selector or settings.discovery.label_selector
+    repos = await _git_repositories(settings)
+    push = GitPush(
+        source="cli",
+        event="push",
+        repo_urls=(args.repo,),
+        ref=args.ref if args.ref.startswith("refs/") else f"refs/heads/{args.ref}",
+        deleted=args.deleted,
+        default_branch=args.default_branch,
+        changed_paths=frozenset(args.changed) if args.changed else None,
+    )
+    try:
+        result, records = discovery.route_with_selector(repos, push=push, label_selector=selector)
+    except SelectorError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.output == "json":
+        print(json.dumps(explain.render_json(result, push=push, records=records), indent=2))
+    else:
+        print(explain.render_text(result, push=push, records=records), end="")
+    return 0
+
+
+async def _git_repositories(settings: Settings) -> list[dict[str, Any]]:
+    """Every GitRepository, from the inventory or the cluster (in the configured namespaces)."""
+    if settings.inventory is not None:
+        return [
+            o
+            for o in inventory.load_objects(settings.inventory)
+            if o.get("kind") == "GitRepository"
+        ]
+    client = await KubeClient.connect(kubeconfig=settings.kubeconfig)
+    try:
+        found: list[dict[str, Any]] = []
+        for namespace in settings.discovery.namespaces or (None,):
+            path = resources.GIT_REPOSITORY.collection_path(namespace=namespace)
+            query: dict[str, str] = {"limit": "500"}
+            while True:
+                page = await client.get(path, query=query)
+                found.extend(page.get("items") or [])
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    break
+                query = {"limit": "500", "continue": token}
+        return found
+    except KubeError as exc:
+        raise ConfigError(f"cannot list GitRepositories: {exc}") from None
+    finally:
+        await client.close()
 
 
 if __name__ == "__main__":

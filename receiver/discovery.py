@@ -8,14 +8,21 @@ every affected object however many the cluster holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from receiver.events import Event, GitPush, ImagePush, ObjectRef
 from receiver.kube import objects
-from receiver.routing import images
-from receiver.routing.index import DownstreamIndex, RouteIndex, Skip
+from receiver.routing import images, selectors
+from receiver.routing.index import (
+    DownstreamIndex,
+    GitRepoRecord,
+    RouteIndex,
+    RouteResult,
+    Skip,
+    SkipCause,
+)
 
 DELETED = "DELETED"
 GIT_ENDPOINTS = frozenset({"github", "gitlab", "gitea", "bitbucket", "azure-devops"})
@@ -92,3 +99,27 @@ class Discovery:
             downstream = self.downstream_of(image_route.targets) if self.with_downstream else ()
             return Routed(image_route.targets, downstream, image_route.skipped, image_route.reason)
         return Routed(reason="the event names no repository or image")
+
+
+def route_with_selector(
+    repositories: Iterable[Mapping[str, Any]], *, push: GitPush, label_selector: str | None
+) -> tuple[RouteResult, tuple[GitRepoRecord, ...]]:
+    """Route `push` over raw GitRepositories as the service would, and explain the objects
+    of the same repository that the label selector keeps out of its index."""
+    index = RouteIndex()
+    excluded: list[GitRepoRecord] = []
+    for obj in repositories:
+        record = objects.record_from_git_repository(obj)
+        if selectors.matches(label_selector, dict(record.labels)):
+            index.upsert(record)
+        else:
+            excluded.append(record)
+    result = index.route(push)
+    keys = set(result.repo_urls)
+    hidden = [record for record in excluded if record.normalized_url in keys]
+    skips = tuple(
+        Skip(record.ref, SkipCause.SELECTOR, f"excluded by label selector {label_selector}")
+        for record in hidden
+    )
+    records = (*index.records_for(push.repo_urls), *hidden)
+    return replace(result, skipped=(*result.skipped, *skips)), records

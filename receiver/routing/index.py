@@ -35,6 +35,7 @@ class SkipCause(StrEnum):
     SUSPENDED = "suspended"
     REF = "ref"
     PATH = "path"
+    SELECTOR = "selector"  # excluded by the configured label selector (explain only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,3 +49,10 @@ def test_bad_values_give_one_clear_line(tmp_path: Path, text: str, message: str)
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load(config_file=tmp_path / "absent.yaml", overrides={})
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "gitops-receiver.yaml"
+    settings = load(config_file=example, overrides={})
+    assert set(settings.discovery.endpoints) == {"github", "gitlab"}
+    assert settings.discovery.downstream
