@@ -24,12 +24,15 @@ from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
 from receiver.discovery import GIT_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
+from receiver.events import ObjectRef
 from receiver.http import health, server
 from receiver.kube import inventory, resources, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import Cluster, LiveCluster
 from receiver.metrics import Metrics
 from receiver.pipeline import Pipeline, endpoint_source
+from receiver.poller import refs as poll_refs
+from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, PollerSettings
 from receiver.routing.receivers import Key, ReceiverTable, status_patch
 from receiver.sources import registry
 from receiver.trigger.pending import requested_at
@@ -82,6 +85,30 @@ class App:
             discovery=self.discovery,
             endpoints=dict(settings.discovery.endpoints),
         )
+        self._poll_records: dict[Key, poll_refs.PollRecord] = {}
+        self._ls_remote: GitPythonLsRemote | None = None
+        self.poller: Poller | None = None
+        if settings.poll.enabled:
+            self._ls_remote = GitPythonLsRemote(max_threads=settings.poll.concurrency)
+            self.poller = Poller(
+                settings=PollerSettings(
+                    enabled=True,
+                    poll_interval_s=settings.poll.interval_s,
+                    concurrency=settings.poll.concurrency,
+                    per_host_limit=settings.poll.per_host_limit,
+                    timeout_s=settings.poll.timeout_s,
+                    allow_insecure_http=settings.poll.allow_insecure_http,
+                ),
+                list_records=lambda: list(self._poll_records.values()),
+                read_secret=self._read_secret,
+                request_reconcile=lambda ref, *, reason: self.queue.request_all(
+                    [ref], reason=reason
+                ),
+                recently_requested=self._recently_requested,
+                ls_remote=self._ls_remote,
+                metrics=PollerMetrics(self.metrics.registry),
+                random=random.Random().random,
+            )
         self._watches: list[_Watch] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._status_keys: asyncio.Queue[Key] = asyncio.Queue()
@@ -109,6 +136,8 @@ class App:
             self._start_inventory()
         self._spawn(self._write_statuses(), "receiver-status-writer")
         self.queue.start()
+        if self.poller is not None:
+            self._spawn(self._poll_once_ready(self.poller), "poller")
         await self._serve(
             "webhook",
             server.webhook_app(
@@ -142,6 +171,8 @@ class App:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for runner in self._runners[1:]:
             await runner.cleanup()
+        if self._ls_remote is not None:
+            self._ls_remote.close()
         if self.client is not None:
             await self.client.close()
         log.info("stopped")
@@ -207,8 +238,8 @@ class App:
         """Which kinds the discovery indexes need watched, given the configured endpoints."""
         endpoints = set(self.settings.discovery.endpoints)
         feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = []
-        if endpoints:
-            feeds.append((resources.GIT_REPOSITORY, self.discovery.apply_git_repository))
+        if endpoints or self.poller is not None:
+            feeds.append((resources.GIT_REPOSITORY, self._on_git_repository))
         if endpoints and self.settings.discovery.downstream:
             feeds.append((resources.KUSTOMIZATION, self.discovery.apply_reader))
             feeds.append((resources.HELM_RELEASE, self.discovery.apply_reader))
@@ -259,6 +290,28 @@ class App:
         return (
             resources.RECEIVER if "v1" in versions or not versions else resources.RECEIVER_V1BETA2
         )
+
+    def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
+        if self.settings.discovery.endpoints:
+            self.discovery.apply_git_repository(event, obj)
+        if self.poller is not None:
+            key = watching.object_key(dict(obj))
+            if event == watching.DELETED:
+                self._poll_records.pop(key, None)
+            else:
+                self._poll_records[key] = poll_refs.record_from_object(obj)
+
+    async def _poll_once_ready(self, poller: Poller) -> None:
+        """The first tick waits for the first lists, so it sees every GitRepository."""
+        await asyncio.gather(*(w.state.synced.wait() for w in self._watches))
+        await poller.run()
+
+    async def _read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
+        return self.receivers.secret((namespace, name))
+
+    def _recently_requested(self, ref: ObjectRef, within_s: float) -> bool:
+        last = self.queue.last_requested_ns(ref)
+        return last is not None and time.time_ns() - last < within_s * 1e9
 
     # -- receivers and their status ----------------------------------------------------------
     def _on_receiver(self, event: str, obj: Mapping[str, Any]) -> None:

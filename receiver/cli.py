@@ -69,6 +69,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="do not write Receiver status (side-by-side with notification-controller)",
     )
     serve.add_argument("--max-body-bytes", type=int, help="request body limit (default 25 MiB)")
+    serve.add_argument(
+        "--poll",
+        action="store_const",
+        const=True,
+        help="poll every GitRepository's remote with git ls-remote (run it on one replica only)",
+    )
+    serve.add_argument("--poll-interval", type=float, metavar="SECONDS", help="default 60")
+    serve.add_argument("--poll-concurrency", type=int, help="remotes polled at once (default 16)")
 
 
 def _send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -157,7 +165,18 @@ def _settings(args: argparse.Namespace) -> Settings:
         "write_receiver_status",
         "max_body_bytes",
     )
-    return load(config_file=args.config, overrides={key: getattr(args, key) for key in keys})
+    overrides: dict[str, Any] = {key: getattr(args, key) for key in keys}
+    poll = {
+        "enabled": args.poll,
+        "interval_s": args.poll_interval,
+        "concurrency": args.poll_concurrency,
+    }
+    settings = load(config_file=args.config, overrides=overrides)
+    poll_overrides = {key: value for key, value in poll.items() if value is not None}
+    if not poll_overrides:
+        return settings
+    merged = {**settings.poll.model_dump(), **poll_overrides}
+    return load(config_file=args.config, overrides={**overrides, "poll": merged})
 
 
 async def _serve(args: argparse.Namespace) -> int:

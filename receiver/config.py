@@ -81,6 +81,19 @@ class TriggerSettings(BaseModel):
     drain_timeout_s: float = Field(default=10.0, ge=0)
 
 
+class PollSettings(BaseModel):
+    """The fallback poller (`git ls-remote`); off unless enabled (only the leader should poll)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    interval_s: float = Field(default=60.0, ge=1)
+    concurrency: int = Field(default=16, ge=1, le=512)
+    per_host_limit: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+    allow_insecure_http: bool = False
+
+
 class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -108,6 +121,7 @@ class Settings(BaseModel):
     discovery: DiscoverySettings = DiscoverySettings()
     trigger: TriggerSettings = TriggerSettings()
     watch: WatchSettings = WatchSettings()
+    poll: PollSettings = PollSettings()
 
     _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(
         _host_port
