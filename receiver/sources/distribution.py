@@ -6,8 +6,8 @@ config); constant-time. Body: the envelope (media type
 `application/vnd.docker.distribution.events.v1+json`)
 `{"events": [...]}`, each with `action`, `target.{repository, tag, digest, mediaType, url}` and
 `request.host` (the host the client pushed to). A push uploads blobs before the manifest; only
-an `action: push` of a manifest media type is a push event. Several per envelope: the first
-one is returned (see the report on multi-event deliveries).
+an `action: push` of a manifest media type is a push event. An envelope can hold several:
+`parse_all` returns one event per manifest push, `parse` the first.
 Docs: https://distribution.github.io/distribution/about/notifications/
 Pure: no I/O.
 """
@@ -92,19 +92,28 @@ def _host(event: _Event) -> str | None:
     return urlsplit(url).netloc or None if url else None
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+    """One event per manifest push of the envelope, in its order; never empty.
+
+    An envelope with no manifest push (blob uploads, pulls) is one `Ignored`.
+    """
     envelope = parse_model(_Envelope, delivery.body, what="distribution notification")
     pushes = [event for event in envelope.events if is_manifest_push(event)]
     if not pushes:
         actions = sorted({event.action for event in envelope.events}) or ["none"]
         first_id = envelope.events[0].id if envelope.events else None
-        return Ignored(
-            source=TYPE_NAME,
-            event=",".join(actions),
-            reason="no manifest push in the envelope",
-            delivery_id=first_id,
+        return (
+            Ignored(
+                source=TYPE_NAME,
+                event=",".join(actions),
+                reason="no manifest push in the envelope",
+                delivery_id=first_id,
+            ),
         )
-    event = pushes[0]
+    return tuple(_push(event) for event in pushes)
+
+
+def _push(event: _Event) -> Event:
     assert event.target is not None and event.target.repository
     host = _host(event)
     if host is None:
@@ -120,4 +129,10 @@ def parse(delivery: RawDelivery) -> Event:
     )
 
 
-SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=no_event, parse=parse)
+def parse(delivery: RawDelivery) -> Event:
+    return parse_all(delivery)[0]
+
+
+SOURCE = Source(
+    type_name=TYPE_NAME, verify=verify, event_name=no_event, parse=parse, parse_all=parse_all
+)

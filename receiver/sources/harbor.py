@@ -4,8 +4,8 @@ Verification: the `Authorization` header equals the receiver token exactly (Harb
 Header" field sends it verbatim); compared in constant time, where Flux uses `!=`.
 Pushes: Default format `type: PUSH_ARTIFACT`, CloudEvents `type: harbor.artifact.pushed`, with
 `event_data`/`data` `.resources[].resource_url` (`host/project/repo:tag`), `.tag`, `.digest`.
-Other event types (pull, delete, scan, quota, replication) are Ignored. Several resources per
-delivery: the first one is returned (see the report on multi-event deliveries).
+Other event types (pull, delete, scan, quota, replication) are Ignored. A push can list several
+resources: `parse_all` returns one `ImagePush` per resource with a URL, `parse` the first.
 Docs: https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/
 Pure: no I/O.
 """
@@ -78,30 +78,45 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed("Authorization header does not match the receiver's token")
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+    """One `ImagePush` per pushed resource, in the payload's order; never empty."""
     hook = parse_model(_Envelope, delivery.body, what="Harbor webhook")
     did = hook.id or delivery.header("ce-id")
     if hook.type in _CHART_TYPES:
-        return Signal(source=TYPE_NAME, event=hook.type, delivery_id=did)
+        return (Signal(source=TYPE_NAME, event=hook.type, delivery_id=did),)
     if hook.type not in _PUSH_TYPES:
-        return Ignored(
-            source=TYPE_NAME, event=hook.type, reason=f"{hook.type} is not a push", delivery_id=did
+        return (
+            Ignored(
+                source=TYPE_NAME,
+                event=hook.type,
+                reason=f"{hook.type} is not a push",
+                delivery_id=did,
+            ),
         )
     data = hook.event_data or hook.data or _EventData()
+    pushes: list[Event] = []
     for resource in data.resources:
         if not resource.resource_url:
             continue
         ref = image_payload.split_reference(resource.resource_url)
-        return ImagePush(
-            source=TYPE_NAME,
-            event=hook.type,
-            repository=ref.name,
-            tag=resource.tag or ref.tag,
-            digest=resource.digest or ref.digest,
-            delivery_id=did,
+        pushes.append(
+            ImagePush(
+                source=TYPE_NAME,
+                event=hook.type,
+                repository=ref.name,
+                tag=resource.tag or ref.tag,
+                digest=resource.digest or ref.digest,
+                delivery_id=did,
+            )
         )
     # A push whose resources carry no URL: the registry host is unknown, so it cannot be routed.
-    return Signal(source=TYPE_NAME, event=hook.type, delivery_id=did)
+    return tuple(pushes) or (Signal(source=TYPE_NAME, event=hook.type, delivery_id=did),)
 
 
-SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)
+def parse(delivery: RawDelivery) -> Event:
+    return parse_all(delivery)[0]
+
+
+SOURCE = Source(
+    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
+)

@@ -5,7 +5,7 @@ kind goes to the same URL without an event header, so the body tells them apart:
 "Repository Push" carries `updated_tags` (a list; old Quay sent a tag -> image-id map) and
 `docker_url` (`quay.io/ns/name`, the host included); every other notification (builds,
 vulnerabilities, mirror syncs) names the `repository` without `updated_tags` and is Ignored.
-Several tags per push: the first one is returned (see the report on multi-event deliveries).
+A push can update several tags: `parse_all` returns one `ImagePush` per tag, `parse` the first.
 Docs: https://docs.redhat.com/en/documentation/red_hat_quay/3/html/use_red_hat_quay/repository_notifications
 Pure: no I/O.
 """
@@ -40,19 +40,30 @@ class _RepoPush(BaseModel):
     updated_tags: list[str] | dict[str, str]
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+    """One `ImagePush` per updated tag, in the payload's order; one without a tag when the
+    push names none; never empty."""
     body = load_json_object(delivery.body)
     if "repository" in body and "updated_tags" not in body:
         kind = "build" if "build_id" in body else "notification"
-        return Ignored(source=TYPE_NAME, event=kind, reason=f"Quay {kind} is not a push")
+        return (Ignored(source=TYPE_NAME, event=kind, reason=f"Quay {kind} is not a push"),)
     push = parse_model(_RepoPush, delivery.body, what="Quay repository push")
-    tags = list(push.updated_tags)
-    return ImagePush(
-        source=TYPE_NAME,
-        event=PUSH_EVENT,
-        repository=push.docker_url or image_payload.join_name("quay.io", push.repository),
-        tag=tags[0] if tags else None,
+    repository = push.docker_url or image_payload.join_name("quay.io", push.repository)
+    tags: list[str | None] = list(push.updated_tags) or [None]
+    return tuple(
+        ImagePush(source=TYPE_NAME, event=PUSH_EVENT, repository=repository, tag=tag)
+        for tag in tags
     )
 
 
-SOURCE = Source(type_name=TYPE_NAME, verify=no_verification, event_name=no_event, parse=parse)
+def parse(delivery: RawDelivery) -> Event:
+    return parse_all(delivery)[0]
+
+
+SOURCE = Source(
+    type_name=TYPE_NAME,
+    verify=no_verification,
+    event_name=no_event,
+    parse=parse,
+    parse_all=parse_all,
+)

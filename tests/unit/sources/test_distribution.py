@@ -96,3 +96,32 @@ def test_verification_failures(headers: dict[str, str], message: str) -> None:
 def test_malformed(body: bytes) -> None:
     with pytest.raises(MalformedPayload):
         distribution.parse(RawDelivery(headers={}, body=body))
+
+
+def test_parse_all_returns_every_manifest_push_of_the_envelope() -> None:
+    payload = json.loads(delivery_fixtures.body("distribution", "push"))
+    manifest = payload["events"][1]
+    second = json.loads(json.dumps(manifest))
+    second["id"] = "asdf-asdf-asdf-asdf-2"
+    second["target"]["repository"] = "platform/api"
+    second["target"]["tag"] = "2.0.0"
+    hostless = json.loads(json.dumps(manifest))
+    hostless["id"] = "asdf-asdf-asdf-asdf-3"
+    del hostless["request"], hostless["target"]["url"]
+    payload["events"] += [second, hostless]
+    delivery = RawDelivery(headers={}, body=json.dumps(payload).encode())
+    events = distribution.parse_all(delivery)
+    assert [(e.repository, e.tag) for e in events if isinstance(e, ImagePush)] == [
+        ("registry.internal.example:5000/platform/podinfo", "1.4.2"),
+        ("registry.internal.example:5000/platform/api", "2.0.0"),
+    ]
+    assert events[2] == Signal(source="distribution", event="push", delivery_id=hostless["id"])
+    assert distribution.SOURCE.parse_all is distribution.parse_all
+    assert distribution.parse(delivery) == events[0]
+
+
+def test_parse_all_of_a_blob_only_envelope_is_one_ignored() -> None:
+    payload = json.loads(delivery_fixtures.body("distribution", "push"))
+    payload["events"] = payload["events"][:1]
+    (event,) = distribution.parse_all(RawDelivery(headers={}, body=json.dumps(payload).encode()))
+    assert isinstance(event, Ignored)

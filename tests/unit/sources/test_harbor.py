@@ -89,3 +89,37 @@ def test_verification_failures(headers: dict[str, str], message: str) -> None:
 def test_malformed(body: bytes) -> None:
     with pytest.raises(MalformedPayload):
         harbor.parse(RawDelivery(headers={}, body=body))
+
+
+def test_parse_all_returns_one_push_per_resource() -> None:
+    body = (
+        b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": ['
+        b'{"tag": "1.0", "resource_url": "harbor.example.com/p/app:1.0"},'
+        b'{"tag": "untagged-and-unroutable"},'
+        b'{"digest": "sha256:abc", "resource_url": "harbor.example.com/p/app@sha256:abc"},'
+        b'{"tag": "2.0", "resource_url": "harbor.example.com/p/other:2.0"}]}}'
+    )
+    delivery = RawDelivery(headers={}, body=body)
+    events = harbor.parse_all(delivery)
+    assert [(e.repository, e.tag, e.digest) for e in events if isinstance(e, ImagePush)] == [
+        ("harbor.example.com/p/app", "1.0", None),
+        ("harbor.example.com/p/app", None, "sha256:abc"),
+        ("harbor.example.com/p/other", "2.0", None),
+    ]
+    assert len(events) == 3
+    assert harbor.SOURCE.parse_all is harbor.parse_all
+    assert harbor.parse(delivery) == events[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b'{"type": "DELETE_ARTIFACT", "event_data": {"resources": [{}]}}', Ignored),
+        (b'{"type": "UPLOAD_CHART"}', Signal),
+        (b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": []}}', Signal),
+    ],
+    ids=["delete", "chart", "no-resources"],
+)
+def test_parse_all_of_a_delivery_without_pushes_is_one_event(body: bytes, kind: type) -> None:
+    (event,) = harbor.parse_all(RawDelivery(headers={}, body=body))
+    assert isinstance(event, kind)

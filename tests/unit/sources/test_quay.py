@@ -50,3 +50,28 @@ def test_push_without_tags_names_no_tag() -> None:
 def test_malformed(body: bytes) -> None:
     with pytest.raises(MalformedPayload):
         quay.parse(RawDelivery(headers={}, body=body))
+
+
+def test_parse_all_returns_one_push_per_updated_tag() -> None:
+    delivery = delivery_fixtures.load("quay", "repo_push")
+    assert quay.parse_all(delivery) == (
+        ImagePush(
+            source="quay", event="repo_push", repository="quay.io/acme/podinfo", tag="v6.5.4"
+        ),
+        ImagePush(
+            source="quay", event="repo_push", repository="quay.io/acme/podinfo", tag="latest"
+        ),
+    )
+    assert quay.SOURCE.parse_all is quay.parse_all
+    assert quay.parse(delivery) == quay.parse_all(delivery)[0]
+
+
+def test_parse_all_of_a_legacy_tag_map_and_of_no_tags() -> None:
+    legacy = b'{"repository": "a/b", "updated_tags": {"1": "x", "2": "y"}}'
+    events = quay.parse_all(RawDelivery(headers={}, body=legacy))
+    assert [e.tag for e in events if isinstance(e, ImagePush)] == ["1", "2"]
+    empty = b'{"repository": "a/b", "updated_tags": []}'
+    (event,) = quay.parse_all(RawDelivery(headers={}, body=empty))
+    assert isinstance(event, ImagePush) and event.tag is None
+    (build,) = quay.parse_all(delivery_fixtures.load("quay", "build_success"))
+    assert isinstance(build, Ignored)
