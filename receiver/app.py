@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import structlog
 from aiohttp import web
 
-from receiver import backoff
+from receiver import backoff, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
 from receiver.discovery import GIT_ENDPOINTS, Discovery
@@ -35,10 +36,15 @@ from receiver.poller import refs as poll_refs
 from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, PollerSettings
 from receiver.routing.receivers import Key, ReceiverTable, status_patch
 from receiver.sources import registry
+from receiver.sources.base import OidcSettings
 from receiver.trigger.pending import requested_at
 from receiver.trigger.worker import ReconcileQueue
 
 log = structlog.get_logger(__name__)
+
+# Flux's generic-oidc Receivers take their issuers from `spec.oidcProviders` and CEL
+# validations, which gitops-receiver does not evaluate yet: such receivers report not Ready.
+RECEIVER_TYPES = frozenset(registry.SOURCES) - {"generic-oidc"}
 
 # Secrets Flux receivers never use and that can be large or numerous: not watched.
 SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
@@ -57,7 +63,7 @@ class App:
         self.settings = settings
         self.client = client
         self.metrics = Metrics()
-        self.receivers = ReceiverTable(supported_types=frozenset(registry.SOURCES))
+        self.receivers = ReceiverTable(supported_types=RECEIVER_TYPES)
         self.cluster: Cluster
         self._inventory_objects: list[dict[str, Any]] = []
         if client is not None:
@@ -109,6 +115,7 @@ class App:
                 metrics=PollerMetrics(self.metrics.registry),
                 random=random.Random().random,
             )
+        self._http: aiohttp.ClientSession | None = None
         self._watches: list[_Watch] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._status_keys: asyncio.Queue[Key] = asyncio.Queue()
@@ -130,6 +137,7 @@ class App:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self._start_key_caches()
         if self.client is not None:
             await self._start_live(self.client)
         else:
@@ -173,6 +181,8 @@ class App:
             await runner.cleanup()
         if self._ls_remote is not None:
             self._ls_remote.close()
+        if self._http is not None:
+            await self._http.close()
         if self.client is not None:
             await self.client.close()
         log.info("stopped")
@@ -198,6 +208,18 @@ class App:
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    def _start_key_caches(self) -> None:
+        """Google's signing keys for `gcr` deliveries, fetched on first use and cached."""
+        location = self.settings.gcr.jwks
+        if oidc_keys.is_url(location):
+            self._http = aiohttp.ClientSession()
+        self.pipeline.key_caches = {
+            "gcr": oidc_keys.JwksCache(location=location, session=self._http)
+        }
+        self.pipeline.oidc_expectations = OidcSettings(
+            keys={}, audience=self.settings.gcr.audience, emails=self.settings.gcr.emails
+        )
 
     # -- sources of objects ----------------------------------------------------------------
     def _start_inventory(self) -> None:

@@ -94,6 +94,17 @@ class PollSettings(BaseModel):
     allow_insecure_http: bool = False
 
 
+class GcrSettings(BaseModel):
+    """Google Pub/Sub push (`gcr` type): where Google's signing keys come from, and the claims
+    to expect when the receiver's Secret names none (`audience`, `email` keys win)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jwks: str = "https://www.googleapis.com/oauth2/v3/certs"
+    audience: str | None = None
+    emails: tuple[str, ...] = ()
+
+
 class WatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -122,6 +133,7 @@ class Settings(BaseModel):
     trigger: TriggerSettings = TriggerSettings()
     watch: WatchSettings = WatchSettings()
     poll: PollSettings = PollSettings()
+    gcr: GcrSettings = GcrSettings()
 
     _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(
         _host_port

@@ -6,19 +6,20 @@ reconcile request per resource.
 Discovery path (`/webhooks/<endpoint>`): find the endpoint and its Secret -> verify -> parse
 (one delivery may carry several pushes) -> skip duplicates -> route each push through the
 discovery indexes -> queue one reconcile request per affected object.
-No I/O here: the queue accepts synchronously, so the answer goes out as soon as the requests
-are queued.
+The queue accepts synchronously, so the answer goes out as soon as the requests are queued;
+the only await is for OIDC signing keys (`gcr`), which come from a cache.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
+from receiver import oidc_keys
 from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
 from receiver.discovery import Discovery, Routed
@@ -33,7 +34,14 @@ from receiver.kube.resources import UnknownKind, resource_for
 from receiver.metrics import Metrics
 from receiver.routing.receivers import ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry
-from receiver.sources.base import Credentials, RawDelivery, Source, event_allowed, parse_events
+from receiver.sources.base import (
+    Credentials,
+    OidcSettings,
+    RawDelivery,
+    Source,
+    event_allowed,
+    parse_events,
+)
 from receiver.trigger.worker import ReconcileQueue, Target
 
 log = structlog.get_logger(__name__)
@@ -61,12 +69,16 @@ class Pipeline:
     deduper: DeliveryDeduper
     discovery: Discovery = field(default_factory=lambda: Discovery(with_downstream=False))
     endpoints: dict[str, DiscoveryEndpoint] = field(default_factory=dict)
+    key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
+    oidc_expectations: OidcSettings | None = None
     allow_cross_namespace: bool = True
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
 
-    def handle_hook(self, path: str, delivery: RawDelivery, *, fields: dict[str, Any]) -> Outcome:
+    async def handle_hook(
+        self, path: str, delivery: RawDelivery, *, fields: dict[str, Any]
+    ) -> Outcome:
         """Answer one delivery to a Receiver's path; raises `RequestRejected` to refuse it.
 
         `fields` collects what the delivery's log line reports, also when it is refused.
@@ -75,9 +87,27 @@ class Pipeline:
         if entry is None:
             raise UnknownHook("no receiver at this path")
         fields.update(receiver=f"{entry.namespace}/{entry.name}", type=entry.type_name)
-        return self._handle(entry, delivery, fields)
+        return await self._handle(entry, delivery, fields)
 
-    def _handle(
+    async def _verify(
+        self, source: Source, delivery: RawDelivery, credentials: Credentials
+    ) -> None:
+        """The source's check; for OIDC types with keys from the cache (refreshed once on an
+        unknown key id). Failures are counted by type."""
+        cache = self.key_caches.get(source.type_name)
+        try:
+            if cache is None:
+                source.verify(delivery, credentials)
+            else:
+                with_claims = replace(credentials, oidc=self.oidc_expectations)
+                await oidc_keys.verify_with_refresh(
+                    source=source, delivery=delivery, credentials=with_claims, cache=cache
+                )
+        except AuthenticationFailed:
+            self.metrics.signature_failures.labels(source.type_name).inc()
+            raise
+
+    async def _handle(
         self, entry: ReceiverEntry, delivery: RawDelivery, fields: dict[str, Any]
     ) -> Outcome:
         if entry.suspended:
@@ -88,11 +118,7 @@ class Pipeline:
         credentials = Credentials(
             token=entry.token, secret_data=entry.secret_data, now_s=self.wall_clock()
         )
-        try:
-            source.verify(delivery, credentials)
-        except AuthenticationFailed:
-            self.metrics.signature_failures.labels(entry.type_name).inc()
-            raise
+        await self._verify(source, delivery, credentials)
         event_type = source.event_name(delivery)
         fields["event_type"] = event_type
         if not event_allowed(event_type, entry.events):
@@ -152,7 +178,7 @@ class Pipeline:
                 targets.append(ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name))
         return targets
 
-    def handle_discovery(
+    async def handle_discovery(
         self, endpoint: str, delivery: RawDelivery, *, fields: dict[str, Any]
     ) -> Outcome:
         """Answer one delivery to `/webhooks/<endpoint>`: route it to the objects it affects."""
@@ -170,11 +196,7 @@ class Pipeline:
         credentials = Credentials(
             token=secret[ref.key], secret_data=secret, now_s=self.wall_clock()
         )
-        try:
-            source.verify(delivery, credentials)
-        except AuthenticationFailed:
-            self.metrics.signature_failures.labels(source.type_name).inc()
-            raise
+        await self._verify(source, delivery, credentials)
         fields["event_type"] = source.event_name(delivery)
         events = parse_events(source, delivery)
         fields["delivery_id"] = events[0].delivery_id

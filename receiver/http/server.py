@@ -23,7 +23,7 @@ from receiver.sources.base import RawDelivery
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PipelineStage = Callable[[web.Request, RawDelivery, dict[str, Any]], Outcome]
+PipelineStage = Callable[[web.Request, RawDelivery, dict[str, Any]], Awaitable[Outcome]]
 HOOK_ROUTE = "/hook/{digest}"
 DISCOVERY_ROUTE = "/webhooks/{endpoint}"
 _ACCEPTED_METHODS = ("POST", "PUT")
@@ -59,7 +59,7 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
             status = 500
             try:
                 delivery = await limits.read_delivery(request, max_body_bytes=max_body_bytes)
-                outcome = handle(request, delivery, fields)
+                outcome = await handle(request, delivery, fields)
                 status = outcome.http_status
                 return web.json_response(outcome.body, status=status)
             except RequestRejected as exc:
