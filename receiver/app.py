@@ -27,7 +27,7 @@ from receiver.discovery import GIT_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.events import ObjectRef
 from receiver.http import health, server
-from receiver.kube import inventory, resources, watching
+from receiver.kube import inventory, objects, resources, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import Cluster, LiveCluster
 from receiver.metrics import Metrics
@@ -37,6 +37,7 @@ from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, Pol
 from receiver.routing.receivers import Key, ReceiverTable, status_patch
 from receiver.sources import registry
 from receiver.sources.base import OidcSettings
+from receiver.status.service import StatusService
 from receiver.trigger.pending import requested_at
 from receiver.trigger.worker import ReconcileQueue
 
@@ -79,6 +80,13 @@ class App:
                     "github, gitlab, gitea, bitbucket, azure-devops, harbor or generic)"
                 )
         self.discovery = Discovery(with_downstream=settings.discovery.downstream)
+        self.status: StatusService | None = None
+        if settings.status is not None and client is not None:  # no statuses in dry-run
+            self.status = StatusService(
+                settings=settings.status,
+                secret_lookup=lambda namespace, name: self.receivers.secret((namespace, name)),
+                registry=self.metrics.registry,
+            )
         self.queue = ReconcileQueue(
             cluster=self.cluster, settings=settings.trigger, metrics=self.metrics
         )
@@ -90,6 +98,7 @@ class App:
             allow_cross_namespace=not settings.no_cross_namespace_refs,
             discovery=self.discovery,
             endpoints=dict(settings.discovery.endpoints),
+            status=self.status,
         )
         self._poll_records: dict[Key, poll_refs.PollRecord] = {}
         self._ls_remote: GitPythonLsRemote | None = None
@@ -143,6 +152,8 @@ class App:
         else:
             self._start_inventory()
         self._spawn(self._write_statuses(), "receiver-status-writer")
+        if self.status is not None:
+            await self.status.start()
         self.queue.start()
         if self.poller is not None:
             self._spawn(self._poll_once_ready(self.poller), "poller")
@@ -174,6 +185,8 @@ class App:
         if self._runners:
             await self._runners[0].cleanup()
         await self.queue.drain()
+        if self.status is not None:
+            await self.status.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -260,11 +273,11 @@ class App:
         """Which kinds the discovery indexes need watched, given the configured endpoints."""
         endpoints = set(self.settings.discovery.endpoints)
         feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = []
-        if endpoints or self.poller is not None:
+        if endpoints or self.poller is not None or self.status is not None:
             feeds.append((resources.GIT_REPOSITORY, self._on_git_repository))
-        if endpoints and self.settings.discovery.downstream:
-            feeds.append((resources.KUSTOMIZATION, self.discovery.apply_reader))
-            feeds.append((resources.HELM_RELEASE, self.discovery.apply_reader))
+        if (endpoints and self.settings.discovery.downstream) or self.status is not None:
+            feeds.append((resources.KUSTOMIZATION, self._on_reader))
+            feeds.append((resources.HELM_RELEASE, self._on_reader))
         if endpoints - GIT_ENDPOINTS:
             for kind in ("ImageRepository", "OCIRepository", "HelmRepository"):
                 feeds.append(
@@ -313,9 +326,17 @@ class App:
             resources.RECEIVER if "v1" in versions or not versions else resources.RECEIVER_V1BETA2
         )
 
+    def _on_reader(self, event: str, obj: Mapping[str, Any]) -> None:
+        """A Kustomization or HelmRelease changed: downstream index and commit statuses."""
+        self.discovery.apply_reader(event, obj)
+        if self.status is not None:
+            self.status.on_flux_object(event, obj, kind=str(obj.get("kind", "")) or None)
+
     def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
-        if self.settings.discovery.endpoints:
-            self.discovery.apply_git_repository(event, obj)
+        self.discovery.apply_git_repository(event, obj)
+        if self.status is not None:
+            ref = objects.object_ref(obj, default_api_version=objects.GIT_REPOSITORY_API_VERSION)
+            self.status.on_source(event, obj, downstream=self.discovery.readers.downstream_of(ref))
         if self.poller is not None:
             key = watching.object_key(dict(obj))
             if event == watching.DELETED:

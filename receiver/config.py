@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from receiver.errors import ConfigError
+from receiver.status.settings import StatusSettings
 
 MIB = 1024 * 1024
 
@@ -134,6 +135,7 @@ class Settings(BaseModel):
     watch: WatchSettings = WatchSettings()
     poll: PollSettings = PollSettings()
     gcr: GcrSettings = GcrSettings()
+    status: StatusSettings | None = None
 
     _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(
         _host_port

@@ -42,6 +42,7 @@ from receiver.sources.base import (
     event_allowed,
     parse_events,
 )
+from receiver.status.service import StatusService
 from receiver.trigger.worker import ReconcileQueue, Target
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,7 @@ class Pipeline:
     endpoints: dict[str, DiscoveryEndpoint] = field(default_factory=dict)
     key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
     oidc_expectations: OidcSettings | None = None
+    status: StatusService | None = None
     allow_cross_namespace: bool = True
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
@@ -141,6 +143,11 @@ class Pipeline:
             )
         targets = self.receiver_targets(entry)
         self.queue.request_all(targets, reason=f"receiver {scope}")
+        if self.status is not None and isinstance(event, GitPush):
+            refs = [t for t in targets if isinstance(t, ObjectRef)]
+            sources = tuple(t for t in refs if t.kind == "GitRepository")
+            direct = [t for t in refs if t.kind in ("Kustomization", "HelmRelease")]
+            self.status.on_push(event, downstream=[*self.discovery.downstream_of(sources), *direct])
         fields["targets"] = [str(t) for t in targets]
         return _answer(fields, "accepted", status="accepted", targets=len(targets))
 
@@ -212,14 +219,20 @@ class Pipeline:
         targets: dict[ObjectRef, None] = {}
         skipped = 0
         reasons: list[str] = []
-        for event in events:
-            routed = self.discovery.route(event)
+        routes = [(event, self.discovery.route(event)) for event in events]
+        for event, routed in routes:
             targets.update(dict.fromkeys(routed.targets))
             skipped += len(routed.skipped)
             _log_route(event, routed, endpoint=endpoint)
             if routed.reason and not routed.targets:
                 reasons.append(routed.reason)
         self.queue.request_all(list(targets), reason=f"webhooks/{endpoint}")
+        if self.status is not None:
+            for event, routed in routes:
+                if isinstance(event, GitPush) and routed.sources:
+                    self.status.on_push(
+                        event, downstream=self.discovery.downstream_of(routed.sources)
+                    )
         fields["targets"] = [str(t) for t in targets]
         extra = {"reason": "; ".join(dict.fromkeys(reasons))} if not targets and reasons else {}
         return _answer(
