@@ -33,6 +33,15 @@ SIGNED_CASES = [case for case in CASES if fx.signs_body(*case.values)]  # type: 
 CREDENTIAL_CASES = [case for case in CASES if fx.credential_headers(*case.values)]  # type: ignore[arg-type]
 
 
+def _is_push(name: str, event: str) -> bool:
+    source = registry.get(name)
+    assert source is not None
+    return isinstance(source.parse(fx.load(name, event)), GitPush | ImagePush)
+
+
+PUSH_CASES = [case for case in CASES if _is_push(*case.values)]  # type: ignore[arg-type]
+
+
 def _source(name: str) -> Source:
     source = registry.get(name)
     assert source is not None
@@ -75,11 +84,9 @@ def test_missing_credential_headers_fail_verification(name: str, event: str) -> 
     assert fx.credentials(name).token.decode() not in caught.value.message
 
 
-@pytest.mark.parametrize(("name", "event"), CASES)
+@pytest.mark.parametrize(("name", "event"), PUSH_CASES)
 def test_junk_body_of_a_push_is_malformed(name: str, event: str) -> None:
     source = _source(name)
-    if not isinstance(source.parse(fx.load(name, event)), GitPush | ImagePush):
-        pytest.skip("not a push: the body may be ignored")
     for junk in (b"", b"{", b"[]", b"\xff\xfe\x00"):
         with pytest.raises(MalformedPayload):
             source.parse(fx.load(name, event, body=junk))
