@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from receiver.errors import ConfigError
+from receiver.errors import ConfigError, first_validation_problem
 from receiver.status.settings import StatusSettings
 
 MIB = 1024 * 1024
@@ -169,6 +169,5 @@ def load(*, config_file: Path | None, overrides: dict[str, Any]) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "config"
-        raise ConfigError(f"invalid setting {where}: {error['msg']}") from None
+        problem = first_validation_problem(exc, root="config")
+        raise ConfigError(f"invalid setting {problem}") from None

@@ -7,6 +7,8 @@ carry a secret, token, signature or body.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ReceiverError(Exception):
     """Base of every error raised on purpose by gitops-receiver."""
@@ -100,3 +102,10 @@ class ForgeUnavailable(ForgeError):
 
 class ConfigError(ReceiverError):
     """Bad configuration at start-up: one clear line, then a non-zero exit."""
+
+
+def first_validation_problem(exc: ValidationError, *, root: str) -> str:
+    """The first problem pydantic found, as `field.path: message` (`root` when at the top)."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or root
+    return f"{where}: {error['msg']}"

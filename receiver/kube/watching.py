@@ -93,18 +93,6 @@ async def watch_forever(
         except ResourceExpired:
             logger.info("watch_expired_relisting")
             resource_version = None
-        except KubeRejected as exc:
-            # 403/400: retrying fast will not help, but the RBAC may be fixed: back off hard.
-            failures += 1
-            delay = backoff.delay_s(
-                attempt=failures,
-                initial_s=settings.backoff_initial_s,
-                max_s=settings.backoff_max_s,
-                jitter=jitter.random(),
-            )
-            logger.error("watch_rejected", error=str(exc), retry_in_s=round(delay, 2))
-            state.reconnects += 1
-            await asyncio.sleep(delay)
         except KubeError as exc:
             failures += 1
             delay = backoff.delay_s(
@@ -113,7 +101,9 @@ async def watch_forever(
                 max_s=settings.backoff_max_s,
                 jitter=jitter.random(),
             )
-            logger.warning("watch_disconnected", error=str(exc), retry_in_s=round(delay, 2))
+            # A 403/400 will not heal by itself (fix the RBAC); anything else is transient.
+            report = logger.error if isinstance(exc, KubeRejected) else logger.warning
+            report("watch_failed", error=str(exc), retry_in_s=round(delay, 2))
             state.reconnects += 1
             await asyncio.sleep(delay)
 

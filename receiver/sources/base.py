@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from receiver.errors import AuthenticationFailed, MalformedPayload
+from receiver.errors import AuthenticationFailed, MalformedPayload, first_validation_problem
 from receiver.events import Event
 
 HMAC_ALGORITHMS: Mapping[str, Callable[[], Any]] = {
@@ -177,6 +177,5 @@ def parse_model(model: type[_Model], body: bytes, *, what: str) -> _Model:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "body"
-        raise MalformedPayload(f"not a {what} payload: {where}: {error['msg']}") from None
+        problem = first_validation_problem(exc, root="body")
+        raise MalformedPayload(f"not a {what} payload: {problem}") from None
