@@ -377,6 +377,7 @@ class Landed:
     values: dict[tuple[str, str], str] = field(default_factory=dict)
     total: int = 0
     timeline: list[float] = field(default_factory=list)
+    started: float = 0.0  # when the watch was established
 
     def count_between(self, start: float, end: float) -> int:
         return sum(1 for t in self.timeline if start <= t <= end)
@@ -391,6 +392,7 @@ async def watch_landings(api: Api, landed: Landed, ready: asyncio.Event) -> None
     async with api.session.get(url, timeout=timeout) as response:
         if response.status != 200:
             raise RuntimeError(f"watch: HTTP {response.status}")
+        landed.started = time.monotonic()
         ready.set()
         async for line in response.content:
             now = time.monotonic()
@@ -429,7 +431,7 @@ async def quiet(landed: Landed, *, idle_s: float, limit_s: float) -> float:
     """Wait until no landing for `idle_s` (at most `limit_s`); returns the last landing time."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        last = landed.timeline[-1] if landed.timeline else 0.0
+        last = landed.timeline[-1] if landed.timeline else landed.started
         if time.monotonic() - last >= idle_s:
             break
         await asyncio.sleep(0.2)
@@ -964,7 +966,8 @@ class Bench:
             f"backlog drained {fmt(row.drain_s)}s after load  webhook->patch idle "
             f"{latency_summary(row.idle_probe_ms)}, under load {latency_summary(row.probe_ms)}; "
             f"CPU: server {row.server_cores:.2f} cores, load generator "
-            f"{load.cpu_s / load.duration_s:.2f}, apiserver+etcd {row.cluster_cores:.2f}",
+            f"{load.cpu_s / load.duration_s:.2f}, apiserver+etcd {row.cluster_cores:.2f}; "
+            f"machine load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
 
@@ -976,13 +979,14 @@ class Bench:
         config.write_text(
             yaml.safe_dump(
                 {
+                    "trigger": {"workers": self.args.workers},
                     "discovery": {
                         "endpoints": {
                             "github": {
                                 "secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}
                             }
                         }
-                    }
+                    },
                 }
             )
         )
@@ -1537,6 +1541,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-flux", action="store_true")
     parser.add_argument("--skip-minimal", action="store_true")
+    parser.add_argument(
+        "--workers", type=int, default=8, help="gitops-receiver trigger.workers (default 8)"
+    )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument(
         "--profile", metavar="DIR", help="run gitops-receiver under cProfile, stats into DIR"
