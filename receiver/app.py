@@ -23,7 +23,7 @@ from aiohttp import web
 from receiver import backoff, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
-from receiver.discovery import GIT_ENDPOINTS, Discovery
+from receiver.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.events import ObjectRef
 from receiver.http import health, server
@@ -74,10 +74,10 @@ class App:
             self._inventory_objects = inventory.load_objects(settings.inventory)
             self.cluster = inventory.InventoryCluster(self._inventory_objects)
         for endpoint in settings.discovery.endpoints:
-            if endpoint_source(endpoint) is None:
+            if endpoint not in ROUTABLE_ENDPOINTS or endpoint_source(endpoint) is None:
                 raise ConfigError(
-                    f"discovery endpoint {endpoint!r} is unknown (use a source type such as "
-                    "github, gitlab, gitea, bitbucket, azure-devops, harbor or generic)"
+                    f"discovery endpoint {endpoint!r} is not one that names what was pushed "
+                    f"(use one of {', '.join(sorted(ROUTABLE_ENDPOINTS))})"
                 )
         self.discovery = Discovery(with_downstream=settings.discovery.downstream)
         self.status: StatusService | None = None

@@ -26,6 +26,10 @@ from receiver.routing.index import (
 
 DELETED = "DELETED"
 GIT_ENDPOINTS = frozenset({"github", "gitlab", "gitea", "bitbucket", "azure-devops"})
+# Endpoints whose payload names what was pushed; signal-only sources (generic-hmac, nexus,
+# cdevents) cannot be routed and are refused at start-up.
+IMAGE_ENDPOINTS = frozenset({"harbor", "dockerhub", "quay", "ghcr", "distribution", "acr", "gcr"})
+ROUTABLE_ENDPOINTS = GIT_ENDPOINTS | IMAGE_ENDPOINTS | {"generic"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from receiver.sources.base import (
     Source,
     event_allowed,
     parse_events,
+    token_matches,
 )
 from receiver.status.service import StatusService
 from receiver.trigger.worker import ReconcileQueue, Target
@@ -186,9 +187,18 @@ class Pipeline:
         return targets
 
     async def handle_discovery(
-        self, endpoint: str, delivery: RawDelivery, *, fields: dict[str, Any]
+        self,
+        endpoint: str,
+        delivery: RawDelivery,
+        *,
+        fields: dict[str, Any],
+        path_token: str | None = None,
     ) -> Outcome:
-        """Answer one delivery to `/webhooks/<endpoint>`: route it to the objects it affects."""
+        """Answer one delivery to `/webhooks/<endpoint>`: route it to the objects it affects.
+
+        Senders that sign nothing (Docker Hub, Quay, ACR) must call `/webhooks/<endpoint>/<token>`:
+        the token in the path is their credential, as the secret path is for Flux's Receivers.
+        """
         settings = self.endpoints.get(endpoint)
         source = endpoint_source(endpoint)
         if settings is None or source is None:
@@ -196,13 +206,22 @@ class Pipeline:
         fields.update(endpoint=endpoint, type=source.type_name)
         ref = settings.secret_ref
         secret = self.receivers.secret((ref.namespace, ref.name))
-        if secret is None or ref.key not in secret:
+        if secret is None or (source.uses_token and ref.key not in secret):
             raise ReceiverNotReady(
                 f"endpoint secret {ref.namespace}/{ref.name} (key {ref.key!r}) not found"
             )
-        credentials = Credentials(
-            token=secret[ref.key], secret_data=secret, now_s=self.wall_clock()
-        )
+        token = secret.get(ref.key, b"")
+        if source.authenticates_payload and path_token is not None:
+            raise UnknownHook(f"/webhooks/{endpoint} takes no token in its path")
+        if not source.authenticates_payload and (
+            path_token is None or not token_matches(expected=token, given=path_token)
+        ):
+            self.metrics.signature_failures.labels(source.type_name).inc()
+            raise AuthenticationFailed(
+                f"{source.type_name} signs nothing: call /webhooks/{endpoint}/<token> with the "
+                "endpoint Secret's token"
+            )
+        credentials = Credentials(token=token, secret_data=secret, now_s=self.wall_clock())
         await self._verify(source, delivery, credentials)
         fields["event_type"] = source.event_name(delivery)
         events = parse_events(source, delivery)

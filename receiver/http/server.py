@@ -26,6 +26,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PipelineStage = Callable[[web.Request, RawDelivery, dict[str, Any]], Awaitable[Outcome]]
 HOOK_ROUTE = "/hook/{digest}"
 DISCOVERY_ROUTE = "/webhooks/{endpoint}"
+DISCOVERY_TOKEN_ROUTE = "/webhooks/{endpoint}/{token}"
 _ACCEPTED_METHODS = ("POST", "PUT")
 
 
@@ -85,10 +86,14 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
     discovery = delivery_handler(
         "discovery",
         lambda request, delivery, fields: pipeline.handle_discovery(
-            request.match_info["endpoint"], delivery, fields=fields
+            request.match_info["endpoint"],
+            delivery,
+            fields=fields,
+            path_token=request.match_info.get("token"),
         ),
     )
     for method in _ACCEPTED_METHODS:
         app.router.add_route(method, HOOK_ROUTE, hook)
         app.router.add_route(method, DISCOVERY_ROUTE, discovery)
+        app.router.add_route(method, DISCOVERY_TOKEN_ROUTE, discovery)
     return app

@@ -174,15 +174,15 @@ def build_entry(
     secret = secrets.get((namespace, secret_name))
     token = secret.get("token") if secret is not None else None
     path = webhook_path(token=token, name=name, namespace=namespace) if token is not None else None
-    if secret is None:
+    if type_name not in supported_types:
+        ready, reason = False, REASON_UNSUPPORTED_TYPE
+        message = f"receiver type {type_name!r} is not supported by gitops-receiver"
+    elif secret is None:
         ready, reason = False, REASON_TOKEN_NOT_FOUND
         message = f"Secret {namespace}/{secret_name} not found"
     elif token is None:
         ready, reason = False, REASON_TOKEN_NOT_FOUND
         message = f"Secret {namespace}/{secret_name} has no 'token' key"
-    elif type_name not in supported_types:
-        ready, reason = False, REASON_UNSUPPORTED_TYPE
-        message = f"receiver type {type_name!r} is not supported by gitops-receiver"
     else:
         ready, reason = True, REASON_SUCCEEDED
         message = f"Receiver initialized for path: {path}"

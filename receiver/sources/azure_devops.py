@@ -151,5 +151,10 @@ def parse(delivery: RawDelivery) -> Event:
 
 
 SOURCE = Source(
-    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
+    type_name=TYPE_NAME,
+    verify=verify,
+    event_name=event_name,
+    parse=parse,
+    parse_all=parse_all,
+    uses_token=False,
 )

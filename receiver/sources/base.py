@@ -71,6 +71,7 @@ class Source:
     `verify` raises `AuthenticationFailed`; `parse` raises `MalformedPayload`.
     `parse_all` is set by senders whose one delivery can carry several pushes (Bitbucket and
     Azure DevOps ref lists); `parse` then returns the first of them.
+    `uses_token` is False for senders checked against other Secret keys (basic auth).
     """
 
     type_name: str
@@ -78,6 +79,12 @@ class Source:
     event_name: Callable[[RawDelivery], str | None]
     parse: Callable[[RawDelivery], Event]
     parse_all: Callable[[RawDelivery], tuple[Event, ...]] | None = None
+    uses_token: bool = True
+
+    @property
+    def authenticates_payload(self) -> bool:
+        """False for senders whose only credential is a secret URL (generic, dockerhub...)."""
+        return self.verify is not no_verification
 
 
 def parse_events(source: Source, delivery: RawDelivery) -> tuple[Event, ...]:

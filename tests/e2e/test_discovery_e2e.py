@@ -9,12 +9,15 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from receiver.app import App
+from receiver.config import load
+from receiver.errors import ConfigError
 from tests import envtest
 from tests.support.running import kube, running_app
 
@@ -368,3 +371,24 @@ async def test_unconfigured_endpoint_is_404_and_missing_secret_is_503(
         assert status == 404 and "gitlab" in answer["error"]
         status, answer = await post(app, "github", b"{}", {})
         assert status == 503 and "absent" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["nexus", "cdevents", "generic-hmac", "generic-oidc", "nonsense"]
+)
+def test_endpoints_that_cannot_route_are_refused_at_start_up(endpoint: str) -> None:
+    settings = load(
+        config_file=None,
+        overrides={
+            "inventory": Path(__file__).resolve().parents[2] / "config" / "examples",
+            "discovery": {"endpoints": {endpoint: {"secret_ref": {"namespace": "a", "name": "b"}}}},
+        },
+    )
+    with pytest.raises(ConfigError, match="names what was pushed"):
+        App(settings, client=None)
+
+
+async def test_signed_endpoints_take_no_path_token(app: App, namespace: str) -> None:
+    body, headers = github({"zen": "hi"}, event="ping")
+    status, answer = await post(app, "github/some-token", body, headers)
+    assert status == 404 and "no token in its path" in answer["error"]
