@@ -270,8 +270,12 @@ async def create_all(api: Api, documents: list[dict[str, Any]], *, concurrency: 
 # --- processes ----------------------------------------------------------------------------------
 
 
+# The CPUs this driver may use, read once: later the driver pins itself to CPU 1 and back.
+START_CPUS = frozenset(os.sched_getaffinity(0))
+
+
 def can_pin() -> bool:
-    return shutil.which("taskset") is not None and len(os.sched_getaffinity(0)) >= 2
+    return shutil.which("taskset") is not None and {0, 1} <= START_CPUS
 
 
 def pin(pid: int, cpus: str) -> None:
@@ -977,7 +981,8 @@ class Bench:
             f"errors {load.errors}  patches landed {fmt(row.landed_per_s, ',.0f')}/s  "
             f"backlog drained {fmt(row.drain_s)}s after load  webhook->patch idle "
             f"{latency_summary(row.idle_probe_ms)}, under load {latency_summary(row.probe_ms)}; "
-            f"CPU: server {row.server_cores:.2f} cores (waited for a CPU "
+            f"CPU: server on CPUs {sorted(os.sched_getaffinity(server_pid))} "
+            f"{row.server_cores:.2f} cores (waited for a CPU "
             f"{row.server_waiting:.0%} of the time), load generator "
             f"{load.cpu_s / load.duration_s:.2f}, apiserver+etcd {row.cluster_cores:.2f}; "
             f"machine load average {os.getloadavg()[0]:.1f}",
@@ -1050,7 +1055,7 @@ class Bench:
         row.rss_mib = rss_mib(proc.pid)
         print(
             f"  gitops-receiver ready after {row.ready_s:.1f}s with {objects:,} objects, "
-            f"RSS {row.rss_mib:.0f} MiB",
+            f"RSS {row.rss_mib:.0f} MiB, CPUs {sorted(os.sched_getaffinity(proc.pid))}",
             flush=True,
         )
         repos = self.sample_repos(objects)
