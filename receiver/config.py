@@ -80,6 +80,8 @@ class TriggerSettings(BaseModel):
     retry_max_s: float = Field(default=10.0, gt=0)
     retry_attempts: int = Field(default=8, ge=1)
     drain_timeout_s: float = Field(default=10.0, ge=0)
+    # Least time between two reconcile patches of one object; requests meanwhile are merged.
+    min_interval_s: float = Field(default=1.0, ge=0)
 
 
 class PollSettings(BaseModel):

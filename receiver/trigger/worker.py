@@ -1,7 +1,10 @@
 """The reconcile queue: accept targets without waiting, apply them with a pool of workers.
 
 `request` is synchronous and O(1), so the webhook answer never waits on the API server.
-Duplicates of a target still waiting collapse (`PendingSet`). A worker patches one target at
+Duplicates of a target still waiting collapse (`PendingSet`). A target patched less than
+`min_interval_s` ago is held until that interval has passed, collecting every request made
+meanwhile: a burst of pushes to one repository costs at most one patch per interval, and the
+first request after a quiet spell is never delayed. A worker patches one target at
 a time, retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is
 logged and counted once; a target that still fails after the last attempt is logged and
 counted as failed, never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
@@ -46,6 +49,7 @@ class ReconcileQueue:
         settings: TriggerSettings,
         metrics: Metrics,
         clock_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -60,10 +64,16 @@ class ReconcileQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = True
         self._last_requested_ns: dict[ObjectRef, int] = {}
+        self._monotonic = monotonic
+        self._last_taken_s: dict[Target, float] = {}
+        self._held: dict[Target, asyncio.TimerHandle] = {}
+        self._nothing_held = asyncio.Event()
+        self._nothing_held.set()
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        """Requests waiting: queued for a worker, or held until their interval has passed."""
+        return self._queue.qsize() + len(self._held)
 
     def last_requested_ns(self, target: ObjectRef) -> int | None:
         """When a reconcile of `target` was last accepted (wall clock, ns), for the poller."""
@@ -79,18 +89,42 @@ class ReconcileQueue:
             raise ServiceUnavailable("shutting down: not accepting reconcile requests")
         unique = list(dict.fromkeys(targets))
         fresh = [target for target in unique if target not in self._pending]
-        if self._queue.qsize() + len(fresh) > self._settings.queue_size:
+        if self.depth + len(fresh) > self._settings.queue_size:
             raise ServiceUnavailable("reconcile queue is full: retry later")
         now = self._clock_ns()
         for target in unique:
             if isinstance(target, ObjectRef):
                 self._last_requested_ns[target] = now
             if self._pending.add(target):
-                self._queue.put_nowait((target, reason))
+                self._enqueue(target, reason)
             else:
                 self._metrics.reconcile_requests.labels(target.kind, "collapsed").inc()
-        self._metrics.queue_depth.set(self._queue.qsize())
+        self._metrics.queue_depth.set(self.depth)
         return len(fresh)
+
+    def _enqueue(self, target: Target, reason: str) -> None:
+        """Queue now, or hold until `min_interval_s` after the target's last patch began."""
+        last = self._last_taken_s.get(target)
+        wait_s = 0.0 if last is None else last + self._settings.min_interval_s - self._monotonic()
+        if wait_s <= 0:
+            self._queue.put_nowait((target, reason))
+            return
+        loop = asyncio.get_running_loop()
+        self._held[target] = loop.call_later(wait_s, self._release, target, reason)
+        self._nothing_held.clear()
+
+    def _release(self, target: Target, reason: str) -> None:
+        if self._held.pop(target, None) is not None:
+            self._queue.put_nowait((target, reason))
+        if not self._held:
+            self._nothing_held.set()
+
+    def _release_all(self) -> None:
+        for target, handle in list(self._held.items()):
+            handle.cancel()
+            self._held.pop(target)
+            self._queue.put_nowait((target, "released at shutdown"))
+        self._nothing_held.set()
 
     def start(self) -> None:
         for index in range(self._settings.workers):
@@ -99,12 +133,14 @@ class ReconcileQueue:
             )
 
     async def settle(self) -> None:
-        """Wait until every queued request has been applied (or given up); keeps accepting."""
+        """Wait until every request, held ones included, has been applied (or given up)."""
+        await self._nothing_held.wait()
         await self._queue.join()
 
     async def drain(self) -> None:
         """Stop accepting, wait (bounded) for the queue to empty, then stop the workers."""
         self._accepting = False
+        self._release_all()
         try:
             await asyncio.wait_for(self._queue.join(), timeout=self._settings.drain_timeout_s)
         except TimeoutError:
@@ -120,7 +156,8 @@ class ReconcileQueue:
         while True:
             target, reason = await self._queue.get()
             self._pending.take(target)
-            self._metrics.queue_depth.set(self._queue.qsize())
+            self._last_taken_s[target] = self._monotonic()
+            self._metrics.queue_depth.set(self.depth)
             try:
                 if isinstance(target, Selector):
                     await self._expand(target, reason)
@@ -137,7 +174,7 @@ class ReconcileQueue:
             log.info("selector_matched_nothing", selector=str(selector))
         for ref in refs:
             if self._pending.add(ref):
-                self._queue.put_nowait((ref, reason))
+                self._enqueue(ref, reason)
                 self._last_requested_ns[ref] = self._clock_ns()
 
     async def _patch(self, target: ObjectRef, reason: str) -> None:

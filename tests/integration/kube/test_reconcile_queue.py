@@ -35,6 +35,7 @@ async def proxied_client(fault_proxy: faultproxy.FaultProxy) -> AsyncIterator[Ku
 
 
 def make_queue(client: KubeClient, **settings: float) -> tuple[ReconcileQueue, Metrics]:
+    settings.setdefault("min_interval_s", 0)
     metrics = Metrics()
     queue = ReconcileQueue(
         cluster=LiveCluster(client),
@@ -144,3 +145,24 @@ async def test_draining_queue_refuses_new_requests(proxied_client: KubeClient) -
     await queue.drain()
     with pytest.raises(ServiceUnavailable, match="shutting down"):
         queue.request_all([ObjectRef("v1", "GitRepository", "a", "b")], reason="test")
+
+
+async def test_a_burst_after_a_patch_is_held_and_merged_into_one_more_patch(
+    kube_server: envtest.KubeTestServer,
+    namespace: str,
+    fault_proxy: faultproxy.FaultProxy,
+    proxied_client: KubeClient,
+) -> None:
+    ref = await make_repo(kube_server, namespace, "fleet")
+    queue, metrics = make_queue(proxied_client, min_interval_s=0.5)
+    queue.start()
+    queue.request_all([ref], reason="first push")
+    await queue.settle()
+    assert len(patches(fault_proxy, "fleet")) == 1  # the first request is never held
+    for _ in range(200):  # a burst while the object is inside its interval
+        queue.request_all([ref], reason="burst")
+    assert queue.depth == 1
+    await queue.settle()
+    assert len(patches(fault_proxy, "fleet")) == 2
+    assert metrics.reconcile_requests.labels("GitRepository", "collapsed")._value.get() == 199
+    await queue.drain()
