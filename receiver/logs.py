@@ -15,7 +15,18 @@ _LEVELS = {
 }
 
 
+# Until `configure` runs, structlog's defaults print every level.
+_debug_enabled = True
+
+
+def debug_enabled() -> bool:
+    """Whether debug lines are printed: lets hot paths skip building them."""
+    return _debug_enabled
+
+
 def configure(*, log_format: str, log_level: str) -> None:
+    global _debug_enabled
+    _debug_enabled = _LEVELS[log_level] <= logging.DEBUG
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"

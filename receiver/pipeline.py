@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from receiver import oidc_keys
+from receiver import logs, oidc_keys
 from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
 from receiver.discovery import Discovery, Routed
@@ -270,7 +270,9 @@ def endpoint_source(endpoint: str) -> Source | None:
 
 
 def _log_route(event: Event, routed: Routed, *, endpoint: str) -> None:
-    """One debug line per routed push, and one info line per object left alone, with why."""
+    """One info line per object left alone, with why; one debug line per routed event."""
+    if not routed.skipped and not logs.debug_enabled():
+        return
     subject: dict[str, str | None]
     if isinstance(event, GitPush):
         subject = {

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
+from yarl import URL
 
 from receiver.errors import (
     ConfigError,
@@ -70,7 +72,9 @@ class KubeClient:
             where = f"kubeconfig {path}" if path else "in-cluster configuration"
             raise ConfigError(f"cannot load {where}: {_first_line(exc)}") from None
         configuration.connection_pool_maxsize = 128
-        return cls(k8s_client.ApiClient(configuration), source=source)
+        api_client = k8s_client.ApiClient(configuration)
+        _resolve_proxy_once(api_client)
+        return cls(api_client, source=source)
 
     @property
     def server(self) -> str:
@@ -176,6 +180,29 @@ class KubeClient:
             text=text,
             retry_after=response.headers.get("Retry-After"),
         )
+
+
+def _resolve_proxy_once(api_client: k8s_client.ApiClient) -> None:
+    """Decide the HTTP proxy for the API server once, not on every request.
+
+    kubernetes_asyncio's session trusts the environment, so aiohttp looks up `*_PROXY` in a
+    thread for every call: a thread hop per patch. The environment's answer for the API
+    server is fixed for the life of the process, so it is resolved here and the session
+    replaced by one that uses exactly that (or none).
+    """
+    rest = api_client.rest_client
+    if rest.proxy is None:
+        try:
+            proxy, _auth = get_env_proxy_for_url(URL(str(api_client.configuration.host)))
+            rest.proxy = str(proxy)
+        except LookupError:
+            rest.proxy = None
+    old = rest.pool_manager
+    connector = old.connector
+    old.detach()
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=connector, trust_env=False, read_bufsize=2**21
+    )
 
 
 def _error_for(

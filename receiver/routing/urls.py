@@ -8,6 +8,7 @@ It must never raise on junk input: it answers None instead.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NewType
 from urllib.parse import unquote, urlsplit
@@ -42,6 +43,12 @@ _NOT_HOSTS = REMOTE_SCHEMES | {"file", "ftp", "ftps", "mailto"}
 _PLAIN_HOSTS = frozenset({"github.com", "bitbucket.org"})
 
 
+# A push names the same few URLs again and again: normalising is pure, so results are
+# remembered (bounded) and a busy repository costs a dict lookup per URL.
+_CACHE_SIZE = 65_536
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def normalize_git_url(url: str) -> NormalizedUrl | None:
     """The canonical `host/path` of a repository URL, or None when `url` names no repository.
 
