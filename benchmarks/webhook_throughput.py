@@ -9,8 +9,9 @@ the JSON, and (b) Flux's notification-controller (scripts/build-notification-con
 through one Receiver per repository. At each N, a burst of 1,000 pushes to one repository in
 one second. Servers under test are pinned to CPU 0; the load generator, API server, etcd and
 this driver to CPU 1 (each row prints how long its server waited for a CPU: the machine may be
-shared). Webhook -> patch latency is timed by a watch on the API server for probe objects. Prints figures and a target table; a benchmark, not a test. Everything listens
-on 127.0.0.1; every wait is bounded; every child is killed at the end (also on Ctrl-C).
+shared). Webhook -> patch latency is timed by a watch on the API server for probe objects.
+Prints figures and a target table; a benchmark, not a test. Everything listens on 127.0.0.1;
+every wait is bounded; every child is killed at the end (also on Ctrl-C).
 
     .venv/bin/python benchmarks/webhook_throughput.py [--objects 100,10000,100000]
         [--repos 10000] [--duration-s 10] [--concurrency 32] [--loadgen auto|wrk|python]
