@@ -74,7 +74,7 @@ class DiscoverySettings(BaseModel):
 class TriggerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    workers: int = Field(default=8, ge=1, le=256)
+    workers: int = Field(default=32, ge=1, le=256)
     queue_size: int = Field(default=100_000, ge=1)
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)

@@ -39,6 +39,8 @@ log = structlog.get_logger(__name__)
 Target = ObjectRef | Selector
 Sleep = Callable[[float], Awaitable[None]]
 _T = TypeVar("_T")
+# Below this many remembered patch times, none are forgotten.
+_PRUNE_FLOOR = 10_000
 
 
 class ReconcileQueue:
@@ -66,6 +68,7 @@ class ReconcileQueue:
         self._last_requested_ns: dict[ObjectRef, int] = {}
         self._monotonic = monotonic
         self._last_taken_s: dict[Target, float] = {}
+        self._prune_taken_at = _PRUNE_FLOOR
         self._held: dict[Target, asyncio.TimerHandle] = {}
         self._nothing_held = asyncio.Event()
         self._nothing_held.set()
@@ -113,6 +116,13 @@ class ReconcileQueue:
         self._held[target] = loop.call_later(wait_s, self._release, target, reason)
         self._nothing_held.clear()
 
+    def _prune_taken(self, now_s: float) -> None:
+        """Forget patch times older than the interval (they can no longer hold anything);
+        amortised: runs again only once the table has doubled."""
+        horizon = now_s - self._settings.min_interval_s
+        self._last_taken_s = {t: at for t, at in self._last_taken_s.items() if at > horizon}
+        self._prune_taken_at = max(_PRUNE_FLOOR, 2 * len(self._last_taken_s))
+
     def _release(self, target: Target, reason: str) -> None:
         if self._held.pop(target, None) is not None:
             self._queue.put_nowait((target, reason))
@@ -156,7 +166,9 @@ class ReconcileQueue:
         while True:
             target, reason = await self._queue.get()
             self._pending.take(target)
-            self._last_taken_s[target] = self._monotonic()
+            self._last_taken_s[target] = now_s = self._monotonic()
+            if len(self._last_taken_s) > self._prune_taken_at:
+                self._prune_taken(now_s)
             self._metrics.queue_depth.set(self.depth)
             try:
                 if isinstance(target, Selector):
