@@ -124,7 +124,8 @@ class Pipeline:
         await self._verify(source, delivery, credentials)
         event_type = source.event_name(delivery)
         fields["event_type"] = event_type
-        if not event_allowed(event_type, entry.events):
+        filtered = entry.type_name in registry.EVENT_FILTERED_TYPES
+        if filtered and not event_allowed(event_type, entry.events):
             return _answer(
                 fields,
                 "filtered",

@@ -56,3 +56,8 @@ SOURCES: Mapping[str, Source] = {
 
 def get(type_name: str) -> Source | None:
     return SOURCES.get(type_name)
+
+
+# The Receiver types whose `spec.events` Flux matches against the sender's event header;
+# for every other type Flux ignores `spec.events`, and so does gitops-receiver.
+EVENT_FILTERED_TYPES = frozenset({"github", "gitlab", "bitbucket", "cdevents"})

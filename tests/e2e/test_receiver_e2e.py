@@ -524,3 +524,22 @@ async def test_gitlab_agent_request_replayed_exactly(
         lambda: requested_at(kube_server, f"{SOURCE}/namespaces/{namespace}/gitrepositories/fleet"),
         check=lambda value: value is not None,
     )
+
+
+async def test_spec_events_is_ignored_for_types_flux_does_not_filter(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    """Flux matches spec.events only for github, gitlab, bitbucket and cdevents."""
+    await make_secret(kube_server, namespace, "webhook-token", TOKEN)
+    await make_gitrepo(kube_server, namespace, "fleet")
+    await make_receiver(
+        kube_server,
+        namespace,
+        "r",
+        type_name="generic",
+        events=["push"],
+        resources=[{"kind": "GitRepository", "name": "fleet"}],
+    )
+    path = await ready_receiver(app, kube_server, namespace, "r")
+    status, answer = await post(app, path)
+    assert (status, answer["status"]) == (200, "accepted")
