@@ -1574,7 +1574,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-flux", action="store_true")
     parser.add_argument("--skip-minimal", action="store_true")
     parser.add_argument(
-        "--workers", type=int, default=8, help="gitops-receiver trigger.workers (default 8)"
+        "--workers",
+        type=int,
+        default=32,
+        help="gitops-receiver trigger.workers (default 32, as the service)",
     )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument(
