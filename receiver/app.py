@@ -338,7 +338,7 @@ class App:
             ref = objects.object_ref(obj, default_api_version=objects.GIT_REPOSITORY_API_VERSION)
             self.status.on_source(event, obj, downstream=self.discovery.readers.downstream_of(ref))
         if self.poller is not None:
-            key = watching.object_key(dict(obj))
+            key = watching.object_key(obj)
             if event == watching.DELETED:
                 self._poll_records.pop(key, None)
             else:

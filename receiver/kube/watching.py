@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -42,9 +43,9 @@ class WatchState:
     reconnects: int = 0
 
 
-def object_key(obj: JsonObject) -> tuple[str, str]:
-    meta = obj.get("metadata", {})
-    return (meta.get("namespace", ""), meta.get("name", ""))
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 async def watch_forever(
