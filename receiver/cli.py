@@ -1,4 +1,5 @@
-"""Command line: `serve` runs the service, `send` signs and posts a sample push.
+"""Command line: `serve` runs the service, `send` signs and posts a sample push, `routes`
+explains which GitRepositories a push would reconcile (and why not the others).
 
 Start-up problems (bad flag, bad config file, unloadable kubeconfig) print one line and exit
 with status 2; they never show a traceback.

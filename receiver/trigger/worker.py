@@ -1,13 +1,13 @@
 """The reconcile queue: accept targets without waiting, apply them with a pool of workers.
 
-`request` is synchronous and O(1), so the webhook answer never waits on the API server.
-Duplicates of a target still waiting collapse (`PendingSet`). A target patched less than
+`request_all` is synchronous and O(1) per target, so the webhook answer never waits on the API
+server. Duplicates of a target still waiting collapse (`PendingSet`). A target patched less than
 `min_interval_s` ago is held until that interval has passed, collecting every request made
 meanwhile: a burst of pushes to one repository costs at most one patch per interval, and the
-first request after a quiet spell is never delayed. A worker patches one target at
-a time, retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is
-logged and counted once; a target that still fails after the last attempt is logged and
-counted as failed, never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
+first request after a quiet spell is never delayed. A worker patches one target at a time,
+retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is logged and
+counted once; a target that still fails after the last attempt is logged and counted as failed,
+never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
 """
 
 from __future__ import annotations
