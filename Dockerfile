@@ -6,8 +6,8 @@
 #   docker run --rm -p 9292:9292 -v $HOME/.kube/config:/tmp/kubeconfig:ro \
 #     gitops-receiver:0.1.0 serve --kubeconfig /tmp/kubeconfig
 #
-# Two stages: `build` installs the package and its pinned dependencies (pyproject.toml,
-# no dev extras) into a virtualenv; the runtime stage copies only that virtualenv onto a
+# Two stages: `build` installs the locked runtime dependencies (requirements/runtime.txt,
+# every package checked against its sha256) and then the package into a virtualenv; the runtime stage copies only that virtualenv onto a
 # fresh slim image with git and the OpenSSH client (the poller runs `git ls-remote`).
 # The runtime runs as the numeric non-root user 65532 and never writes outside /tmp, so it
 # works under `readOnlyRootFilesystem: true` with an emptyDir mounted on /tmp.
@@ -27,15 +27,21 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
+COPY requirements/runtime.txt ./requirements/runtime.txt
+# The lock first, in its own layer: with --require-hashes pip refuses any package whose
+# sha256 is not in the lock. It also pins setuptools, the build backend used next.
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.txt
+
 # pyproject.toml names README.md as the package's readme, so the build needs it.
 COPY pyproject.toml README.md ./
 COPY receiver ./receiver
 
-# A regular (non-editable) install: the dependencies are pinned with == in pyproject.toml;
-# the `dev` extra (pytest, ruff, mypy, ...) is not installed. Every dependency ships a
-# manylinux wheel for CPython 3.11, so no compiler is needed. pip byte-compiles the sources
-# here, so nothing has to write .pyc files on the read-only root filesystem later.
-RUN /opt/venv/bin/pip install --no-cache-dir /src
+# A regular (non-editable) install of the package alone: its dependencies came from the lock,
+# the `dev` extra (pytest, ruff, mypy, ...) is not installed, and the locked setuptools builds
+# it (no build isolation, so nothing unlocked is fetched). Every dependency ships a manylinux
+# wheel for CPython 3.11, so no compiler is needed. pip byte-compiles the sources here, so
+# nothing has to write .pyc files on the read-only root filesystem later.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src
 
 # --- runtime ------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -1,15 +1,19 @@
-# Every target creates .venv and installs the pinned dependencies first when they are missing.
+# Every target creates .venv and installs the locked dependencies first when they are missing.
+# The lock is requirements/*.txt (pip-compile --generate-hashes): pip installs it with
+# --require-hashes, so a fresh machine needs only Python 3.11, pip and make.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
+	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench envtest clean
+.PHONY: run test lint format bench envtest lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 ## run: the service; uses the kubeconfig's cluster when reachable, else dry-run on config/examples
@@ -37,6 +41,13 @@ bench: $(STAMP)
 ## envtest: build the test kube-apiserver and etcd once into ~/.cache/gitops-receiver
 envtest:
 	scripts/build-envtest.sh
+
+## lock: re-resolve requirements/runtime.txt and requirements/dev.txt from pyproject.toml
+## (after changing a pin there; add --upgrade-package NAME to LOCK_FLAGS to move one package)
+lock: $(STAMP)
+	PIP_FIND_LINKS= $(BIN)/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml
+	PIP_FIND_LINKS= $(BIN)/pip-compile $(LOCK_FLAGS) --extra dev -c requirements/runtime.txt \
+		-o requirements/dev.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -307,7 +307,13 @@ def test_dockerfile_runs_the_console_script_as_non_root_on_the_default_ports() -
 def test_dockerignore_lets_the_build_inputs_through() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("*") :].count("*") == 1
-    for needed in ("!pyproject.toml", "!README.md", "!receiver/"):
+    for needed in ("!requirements/runtime.txt", "!pyproject.toml", "!README.md", "!receiver/"):
         assert needed in lines
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert copied == ["pyproject.toml README.md", "receiver"]
+    assert copied == ["requirements/runtime.txt", "pyproject.toml README.md", "receiver"]
+
+
+def test_dockerfile_installs_the_runtime_lock_with_hashes() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes --no-deps -r requirements/runtime.txt" in text
+    assert "--no-deps --no-build-isolation /src" in text
