@@ -1,0 +1,208 @@
+"""The servers under test, each started on SERVER_CPU and waited for (bounded): gitops-receiver
+(`python -m receiver.cli serve` on the cluster's kubeconfig), the minimal reference handler, and
+Flux's notification-controller (built by scripts/build-notification-controller.sh into the
+cache folder, once) with one Receiver per pushed repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.harness.bed import Bed
+from benchmarks.harness.cluster import create_all
+from benchmarks.harness.payloads import (
+    FLUX_NS,
+    PROBE_NS,
+    PROBES,
+    SYSTEM_NS,
+    TOKEN,
+    flux_receiver,
+    object_name,
+)
+from benchmarks.harness.processes import PYTHON, REPO_ROOT, SERVER_CPU, Process, log_tail, wait_http
+from tests import envtest
+
+FLUX_VERSION = "v1.9.0"
+READY_TIMEOUT_S = 600.0
+
+
+async def start_ours(
+    bed: Bed,
+    *,
+    tag: str,
+    workers: int,
+    log_level: str,
+    profile_dir: str | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> tuple[Process, dict[str, int]]:
+    """gitops-receiver with the discovery endpoint `/webhooks/github`; returns (process, ports
+    by name: webhook, health, metrics)."""
+    assert bed.cluster.server is not None
+    ports = {name: envtest.free_port() for name in ("webhook", "health", "metrics")}
+    config = bed.work / f"receiver-{tag}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "trigger": {"workers": workers},
+                "discovery": {
+                    "endpoints": {
+                        "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
+                    }
+                },
+                **(extra_config or {}),
+            }
+        )
+    )
+    log = bed.work / f"receiver-{tag}.log"
+    profile = (
+        ["-m", "cProfile", "-o", str(Path(profile_dir) / f"receiver-{tag}.prof")]
+        if profile_dir
+        else []
+    )
+    proc = bed.children.start(
+        [
+            PYTHON,
+            *profile,
+            "-m",
+            "receiver.cli",
+            "serve",
+            "--kubeconfig",
+            str(bed.cluster.server.kubeconfig_path),
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{ports['webhook']}",
+            "--health-listen",
+            f"127.0.0.1:{ports['health']}",
+            "--metrics-listen",
+            f"127.0.0.1:{ports['metrics']}",
+            "--no-status",
+            "--log-level",
+            log_level,
+        ],
+        log=log,
+        cpus=SERVER_CPU,
+    )
+    await wait_http(
+        f"http://127.0.0.1:{ports['health']}/readyz", proc=proc, log=log, timeout_s=READY_TIMEOUT_S
+    )
+    return proc, ports
+
+
+async def start_minimal(bed: Bed) -> tuple[Process, int]:
+    """Reference (a), the ceiling (harness/minimal.py); returns (process, port)."""
+    port = envtest.free_port()
+    log = bed.work / "minimal.log"
+    proc = bed.children.start(
+        [PYTHON, "-m", "benchmarks.harness.minimal", "--port", str(port)],
+        log=log,
+        cpus=SERVER_CPU,
+        env={**os.environ, "BENCH_WEBHOOK_SECRET": TOKEN},
+    )
+    await wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=log, timeout_s=60)
+    return proc, port
+
+
+def flux_binary() -> tuple[Path, Path] | str:
+    """(notification-controller binary, its CRD folder), built once; or why not."""
+    root = os.environ.get("GITOPS_RECEIVER_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitops-receiver"
+    )
+    binary = Path(root) / "flux" / f"notification-controller-{FLUX_VERSION}"
+    crds = Path(root) / "flux" / f"crds-{FLUX_VERSION}"
+    if not (binary.exists() and crds.is_dir()):
+        if shutil.which("go") is None:
+            return f"{binary} is missing and there is no Go toolchain to build it"
+        print(f"building notification-controller {FLUX_VERSION} (once)...", flush=True)
+        build = subprocess.run(
+            ["bash", str(REPO_ROOT / "scripts" / "build-notification-controller.sh"), FLUX_VERSION],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if build.returncode != 0:
+            tail = "\n".join((build.stdout + build.stderr).splitlines()[-10:])
+            return f"scripts/build-notification-controller.sh failed:\n{tail}"
+    return binary, crds
+
+
+async def create_flux_receivers(
+    bed: Bed, *, crd_dir: Path, objects: int, repos: list[int], repo_count: int
+) -> int:
+    """Install Flux's CRDs and one Receiver per pushed repository (listing the repository's
+    GitRepositories) plus one per probe object; returns how many Receivers there are."""
+    assert bed.cluster.server is not None
+    await asyncio.to_thread(
+        envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dir=crd_dir
+    )
+    receivers = []
+    for repo in repos:
+        members = [object_name(i) for i in range(repo, objects, repo_count)]
+        receivers.append(flux_receiver(f"repo-{repo:05d}", members))
+    for k in range(PROBES):
+        receivers.append(flux_receiver(f"probe-{k:02d}", [(PROBE_NS, f"probe-{k:02d}")]))
+    await create_all(bed.api, receivers, concurrency=32)
+    return len(receivers)
+
+
+async def start_flux(
+    bed: Bed, *, binary: Path, extra: list[str], receivers: int
+) -> tuple[Process, int, dict[str, str]]:
+    """notification-controller watching every namespace; waits until all `receivers` are Ready.
+    Returns (process, receiver port, Receiver name -> webhook path)."""
+    assert bed.cluster.server is not None
+    ports = {name: envtest.free_port() for name in ("receiver", "metrics", "health", "events")}
+    log = bed.work / f"notification-controller-{len(extra)}.log"
+    proc = bed.children.start(
+        [
+            str(binary),
+            "--watch-all-namespaces=true",
+            f"--receiverAddr=127.0.0.1:{ports['receiver']}",
+            f"--metrics-addr=127.0.0.1:{ports['metrics']}",
+            f"--health-addr=127.0.0.1:{ports['health']}",
+            f"--events-addr=127.0.0.1:{ports['events']}",
+            "--enable-leader-election=false",
+            "--log-level=info",
+            *extra,
+        ],
+        log=log,
+        cpus=SERVER_CPU,
+        env={**os.environ, "KUBECONFIG": str(bed.cluster.server.kubeconfig_path)},
+    )
+    await wait_http(f"http://127.0.0.1:{ports['health']}/readyz", proc=proc, log=log, timeout_s=120)
+    paths = await flux_paths(bed, count=receivers, proc=proc, log=log)
+    return proc, ports["receiver"], paths
+
+
+async def flux_paths(bed: Bed, *, count: int, proc: Process, log: Path) -> dict[str, str]:
+    """Wait (bounded) until every Receiver is Ready with a webhook path; name -> path."""
+    deadline = time.monotonic() + 300
+    paths: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"notification-controller exited:\n{log_tail(log)}")
+        _, listing = await bed.api.call(
+            "GET", f"/apis/notification.toolkit.fluxcd.io/v1/namespaces/{FLUX_NS}/receivers"
+        )
+        paths = {}
+        for item in listing.get("items", []):
+            status = item.get("status") or {}
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            if ready and status.get("webhookPath"):
+                paths[item["metadata"]["name"]] = status["webhookPath"]
+        if len(paths) >= count:
+            return paths
+        await asyncio.sleep(1.0)
+    raise RuntimeError(f"only {len(paths)}/{count} Receivers became Ready within 300s")
