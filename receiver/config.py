@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from receiver.errors import ConfigError, first_validation_problem
 from receiver.status.settings import StatusSettings
@@ -116,6 +116,28 @@ class WatchSettings(BaseModel):
     watch_timeout_s: int = Field(default=300, ge=1)
 
 
+class LeaderElectionSettings(BaseModel):
+    """The Lease that picks the one replica doing singleton work (client-go's defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    namespace: str | None = None  # default: the pod's namespace, else flux-system
+    lease_name: str = "gitops-receiver-leader"
+    lease_duration_s: float = Field(default=15.0, gt=0)
+    renew_deadline_s: float = Field(default=10.0, gt=0)
+    retry_period_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderElectionSettings:
+        if not self.retry_period_s < self.renew_deadline_s < self.lease_duration_s:
+            raise ValueError(
+                "need retry_period_s < renew_deadline_s < lease_duration_s "
+                f"(got {self.retry_period_s}, {self.renew_deadline_s}, {self.lease_duration_s})"
+            )
+        return self
+
+
 class Settings(BaseModel):
     """The whole configuration of `gitops-receiver serve`."""
 
@@ -135,6 +157,7 @@ class Settings(BaseModel):
     discovery: DiscoverySettings = DiscoverySettings()
     trigger: TriggerSettings = TriggerSettings()
     watch: WatchSettings = WatchSettings()
+    leader_election: LeaderElectionSettings = LeaderElectionSettings()
     poll: PollSettings = PollSettings()
     gcr: GcrSettings = GcrSettings()
     status: StatusSettings | None = None

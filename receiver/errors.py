@@ -82,6 +82,10 @@ class KubeRejected(KubeError):
     """Any other 4xx (403 forbidden, 422 invalid): a configuration problem, not retried."""
 
 
+class KubeConflict(KubeRejected):
+    """409: the object changed since it was read (or already exists); read it again."""
+
+
 class ForgeError(ReceiverError):
     """A call to a forge's API (commit statuses) failed."""
 

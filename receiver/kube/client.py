@@ -24,6 +24,7 @@ from yarl import URL
 
 from receiver.errors import (
     ConfigError,
+    KubeConflict,
     KubeError,
     KubeRejected,
     KubeUnavailable,
@@ -94,6 +95,10 @@ class KubeClient:
         return await self._json(
             "PATCH", path, body=patch, content_type=MERGE_PATCH, timeout_s=timeout_s
         )
+
+    async def create(self, path: str, body: JsonObject, *, timeout_s: float = 30.0) -> JsonObject:
+        """POST `body` to the collection at `path`; 409 (it exists) is `KubeConflict`."""
+        return await self._json("POST", path, body=body, timeout_s=timeout_s)
 
     async def stream(
         self, path: str, *, query: Mapping[str, str], timeout_s: float
@@ -213,6 +218,8 @@ def _error_for(
         return TargetNotFound(message)
     if status == 410:
         return ResourceExpired(message)
+    if status == 409:
+        return KubeConflict(message)
     if status == 429 or status >= 500:
         return KubeUnavailable(message, retry_after_s=_seconds(retry_after))
     return KubeRejected(message)
