@@ -1,0 +1,1 @@
+"""The delivery inspector: a bounded journal of recent deliveries and its read-only views."""
