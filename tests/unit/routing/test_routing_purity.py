@@ -19,6 +19,8 @@ PURE_FILES = [
     "receiver/routing/paths.py",
     "receiver/routing/index.py",
     "receiver/routing/explain.py",
+    "receiver/routing/argocd.py",
+    "receiver/routing/argocd_index.py",
     "receiver/kube/objects.py",
 ]
 FORBIDDEN = ("aiohttp", "kubernetes_asyncio", "git", "structlog", "socket", "asyncio", "random")
