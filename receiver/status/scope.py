@@ -18,9 +18,12 @@ from receiver.events import GitPush, ObjectRef
 
 KUSTOMIZATION: Final = "Kustomization"
 HELM_RELEASE: Final = "HelmRelease"
+APPLICATION: Final = "Application"
+"""An Argo CD Application: it reports the commit it syncs, as a Kustomization does."""
 CANONICAL_API_VERSIONS: Final[Mapping[str, str]] = {
     KUSTOMIZATION: "kustomize.toolkit.fluxcd.io/v1",
     HELM_RELEASE: "helm.toolkit.fluxcd.io/v2",
+    APPLICATION: "argoproj.io/v1alpha1",
 }
 COMMIT_STRATEGY: Final = "Revision"
 COMMIT_CHART_SOURCES: Final = frozenset({"GitRepository"})
@@ -39,8 +42,9 @@ def pushed_commit(push: GitPush) -> str | None:
 
 
 def status_ref(ref: ObjectRef) -> ObjectRef | None:
-    """The key a Kustomization or HelmRelease is tracked under, whatever apiVersion named it
-    (the downstream index and the watch may disagree); None for any other kind."""
+    """The key a Kustomization, HelmRelease or Application is tracked under, whatever
+    apiVersion named it (the downstream index and the watch may disagree); None for any other
+    kind."""
     api_version = CANONICAL_API_VERSIONS.get(ref.kind)
     if api_version is None:
         return None

@@ -19,7 +19,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from receiver.events import GitPush, ObjectRef
-from receiver.status import flux, model, scope
+from receiver.status import argocd, flux, model, scope
 from receiver.status.journey import Journey
 from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
 from receiver.status.settings import ForgeSettings, StatusSettings, TokenSecretRef
@@ -33,8 +33,9 @@ DELETED: Final = "DELETED"
 
 
 class StatusService:
-    """Pending on push, running/success/failure from the Flux watches, superseded when a newer
-    commit is applied. Create it before the watches start; `start`/`stop` run the reporter."""
+    """Pending on push, running/success/failure from the Flux (and Argo CD Application)
+    watches, superseded when a newer commit is applied. Create it before the watches start;
+    `start`/`stop` run the reporter."""
 
     def __init__(
         self,
@@ -118,9 +119,10 @@ class StatusService:
     def on_flux_object(
         self, event_type: str, obj: Mapping[str, Any], *, kind: str | None = None
     ) -> None:
-        """A Kustomization (`kustomize.toolkit.fluxcd.io/v1`) or HelmRelease
-        (`helm.toolkit.fluxcd.io/v2`) watch event. `kind` names the watched kind for objects
-        that carry none (the watch reports a vanished object with its metadata only)."""
+        """A Kustomization (`kustomize.toolkit.fluxcd.io/v1`), HelmRelease
+        (`helm.toolkit.fluxcd.io/v2`) or Argo CD Application (`argoproj.io/v1alpha1`) watch
+        event. `kind` names the watched kind for objects that carry none (the watch reports a
+        vanished object with its metadata only)."""
         with _guard("on_flux_object"):
             ref = flux.object_ref(obj)
             if not ref.kind and kind:
@@ -137,7 +139,7 @@ class StatusService:
                     self._commit_releases.add(key)
                 else:
                     self._commit_releases.discard(key)
-            observation = flux.observe(obj)
+            observation = flux.observe(obj) or argocd.observe(obj)
             if observation is not None:
                 observation = dataclasses.replace(observation, obj=key)
                 self.reporter.submit_all(self._journey.observed(observation))
@@ -159,7 +161,7 @@ class StatusService:
     # -- internals -------------------------------------------------------------------------
 
     def _reports(self, ref: ObjectRef) -> bool:
-        return ref.kind == scope.KUSTOMIZATION or ref in self._commit_releases
+        return ref.kind in (scope.KUSTOMIZATION, scope.APPLICATION) or ref in self._commit_releases
 
     def _token_for(self, host: str, namespace: str | None) -> str | None:
         """The token for `host` and an object in `namespace`, read now from the Secret."""

@@ -11,6 +11,7 @@ PURE_MODULES = [
     "receiver.status.model",
     "receiver.status.replies",
     "receiver.status.flux",
+    "receiver.status.argocd",
     "receiver.status.github",
     "receiver.status.gitlab",
     "receiver.status.gitea",
