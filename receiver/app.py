@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import signal
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,9 +29,12 @@ from receiver.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.events import ObjectRef
 from receiver.http import health, server
+from receiver.inspector.journal import Journal
+from receiver.inspector.tracker import Announce, Tracker
 from receiver.kube import inventory, objects, resources, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import Cluster, LiveCluster
+from receiver.kube.recorder import EventRecorder
 from receiver.metrics import Metrics
 from receiver.pipeline import Pipeline, endpoint_source
 from receiver.poller import refs as poll_refs
@@ -87,8 +92,23 @@ class App:
                 secret_lookup=lambda namespace, name: self.receivers.secret((namespace, name)),
                 registry=self.metrics.registry,
             )
+        self.replica = settings.inspector.replica or replica_name()
+        self.journal = Journal(capacity=settings.inspector.journal_size)
+        # Each landed patch becomes a ReconcileRequested Event (none in dry-run: no cluster).
+        self.events: EventRecorder | None = None
+        announce: Announce | None = None
+        if client is not None:
+            events = self.events = EventRecorder(
+                client=client, instance=self.replica, metrics=self.metrics
+            )
+            announce = lambda target, uid, message: events.record(  # noqa: E731
+                target, uid=uid, message=message
+            )
         self.queue = ReconcileQueue(
-            cluster=self.cluster, settings=settings.trigger, metrics=self.metrics
+            cluster=self.cluster,
+            settings=settings.trigger,
+            metrics=self.metrics,
+            observer=Tracker(journal=self.journal, announce=announce),
         )
         self.pipeline = Pipeline(
             receivers=self.receivers,
@@ -154,6 +174,8 @@ class App:
         self._spawn(self._write_statuses(), "receiver-status-writer")
         if self.status is not None:
             await self.status.start()
+        if self.events is not None:
+            self.events.start()
         self.queue.start()
         if self.poller is not None:
             self._spawn(self._poll_once_ready(self.poller), "poller")
@@ -169,7 +191,7 @@ class App:
         )
         await self._serve(
             "health",
-            health.health_app(ready=self.ready),
+            health.health_app(ready=self.ready, journal=self.journal, replica=self.replica),
             self.settings.health_listen.host,
             self.settings.health_listen.port,
         )
@@ -185,6 +207,8 @@ class App:
         if self._runners:
             await self._runners[0].cleanup()
         await self.queue.drain()
+        if self.events is not None:
+            await self.events.stop()
         if self.status is not None:
             await self.status.stop()
         for task in self._tasks:
@@ -415,6 +439,11 @@ class App:
             else:
                 self.metrics.status_writes.labels("failed").inc()
                 log.error("receiver_status_failed", receiver=f"{key[0]}/{key[1]}")
+
+
+def replica_name() -> str:
+    """This replica's name: the pod's (`POD_NAME` from the downward API), else the host's."""
+    return os.environ.get("POD_NAME") or socket.gethostname()
 
 
 async def _preferred_versions(client: KubeClient) -> dict[str, str]:

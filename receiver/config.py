@@ -116,6 +116,17 @@ class WatchSettings(BaseModel):
     watch_timeout_s: int = Field(default=300, ge=1)
 
 
+class InspectorSettings(BaseModel):
+    """The delivery inspector on the health port: how many recent deliveries it keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    journal_size: int = Field(default=1_000, ge=1, le=1_000_000)
+    # Sent as each ReconcileRequested Event's reportingInstance and shown by the inspector;
+    # default: $POD_NAME, else the host name.
+    replica: str | None = None
+
+
 class LeaderElectionSettings(BaseModel):
     """The Lease that picks the one replica doing singleton work (client-go's defaults)."""
 
@@ -160,6 +171,7 @@ class Settings(BaseModel):
     leader_election: LeaderElectionSettings = LeaderElectionSettings()
     poll: PollSettings = PollSettings()
     gcr: GcrSettings = GcrSettings()
+    inspector: InspectorSettings = InspectorSettings()
     status: StatusSettings | None = None
 
     _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(

@@ -59,6 +59,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.kube_events = Counter(
+            "gitops_receiver_kube_events_total",
+            "ReconcileRequested Events posted to the API server (created, failed, dropped).",
+            ["outcome"],
+            registry=r,
+        )
         self.status_writes = Counter(
             "gitops_receiver_receiver_status_writes_total",
             "Receiver status subresource writes by outcome.",

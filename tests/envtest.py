@@ -72,7 +72,11 @@ FIELD_MANAGER = "gitops-receiver-tests"
 WORK_DIR_PREFIX = "gitops-receiver-envtest-"
 OWNER_FILE = "owner.pid"
 # Namespaced kinds purged by delete_namespace (core plus every CRD in tests/crds).
-_CORE_PURGE_PATHS = ("/api/v1/namespaces/{ns}/secrets", "/api/v1/namespaces/{ns}/configmaps")
+_CORE_PURGE_PATHS = (
+    "/api/v1/namespaces/{ns}/secrets",
+    "/api/v1/namespaces/{ns}/configmaps",
+    "/api/v1/namespaces/{ns}/events",
+)
 # Lists that must answer 200 before a (re)started apiserver counts as usable.
 _CORE_LIST_PATHS = ("/api/v1/namespaces", "/api/v1/secrets", "/api/v1/configmaps")
 

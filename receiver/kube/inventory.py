@@ -56,7 +56,7 @@ class InventoryCluster:
             if obj.get("kind") == kind and obj["metadata"].get("namespace") == namespace
         ]
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None:
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
         names = {obj["metadata"].get("name") for obj in self._find(target.kind, target.namespace)}
         if target.name not in names:
             raise TargetNotFound(f"{target} is not in the inventory")
@@ -66,6 +66,7 @@ class InventoryCluster:
             content_type="application/merge-patch+json",
             patch=reconcile_patch(requested_at),
         )
+        return None
 
     async def select(self, selector: Selector) -> list[ObjectRef]:
         wanted = dict(selector.match_labels)

@@ -35,7 +35,9 @@ class Selector:
 class Cluster(Protocol):
     """What the trigger worker and the status writer need from the cluster."""
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None: ...
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
+        """Patch the reconcile annotation; returns the object's uid when known."""
+        ...
 
     async def select(self, selector: Selector) -> list[ObjectRef]: ...
 
@@ -56,11 +58,13 @@ class LiveCluster:
     def __init__(self, client: KubeClient) -> None:
         self._client = client
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> None:
+    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
         path = _resource(target.api_version, target.kind).object_path(
             namespace=target.namespace, name=target.name
         )
-        await self._client.merge_patch(path, reconcile_patch(requested_at))
+        patched = await self._client.merge_patch(path, reconcile_patch(requested_at))
+        uid = (patched.get("metadata") or {}).get("uid")
+        return str(uid) if uid else None
 
     async def select(self, selector: Selector) -> list[ObjectRef]:
         resource = _resource(selector.api_version, selector.kind)

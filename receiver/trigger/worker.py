@@ -8,6 +8,8 @@ first request after a quiet spell is never delayed. A worker patches one target 
 retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is logged and
 counted once; a target that still fails after the last attempt is logged and counted as failed,
 never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
+An optional `PatchObserver` (the delivery inspector) hears when a worker takes a target, how its
+patch ended (with attempts) and what a selector matched.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import structlog
 
@@ -41,6 +44,35 @@ Sleep = Callable[[float], Awaitable[None]]
 _T = TypeVar("_T")
 # Below this many remembered patch times, none are forgotten.
 _PRUNE_FLOOR = 10_000
+# How a patch (or a selector's list) ended, as metrics and the observer name it.
+PATCHED = "patched"
+NOT_FOUND = "not_found"
+REJECTED = "rejected"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted(Generic[_T]):
+    """The end of a call with retries: `outcome` PATCHED (success) or a failure outcome."""
+
+    outcome: str
+    attempts: int
+    value: _T | None = None
+    error: str | None = None
+
+
+class PatchObserver(Protocol):
+    """Told what the workers do, in order, from the event loop (must not block or raise)."""
+
+    def patch_started(self, target: Target) -> None: ...
+
+    def patch_finished(
+        self, target: ObjectRef, *, result: Attempted[str | None], reason: str
+    ) -> None: ...
+
+    def selector_expanded(
+        self, selector: Selector, *, result: Attempted[list[ObjectRef]]
+    ) -> None: ...
 
 
 class ReconcileQueue:
@@ -54,8 +86,10 @@ class ReconcileQueue:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        observer: PatchObserver | None = None,
     ) -> None:
         self._cluster = cluster
+        self.observer = observer
         self._settings = settings
         self._metrics = metrics
         self._clock_ns = clock_ns
@@ -166,6 +200,8 @@ class ReconcileQueue:
         while True:
             target, reason = await self._queue.get()
             self._pending.take(target)
+            if self.observer is not None:
+                self.observer.patch_started(target)
             self._last_taken_s[target] = now_s = self._monotonic()
             if len(self._last_taken_s) > self._prune_taken_at:
                 self._prune_taken(now_s)
@@ -179,8 +215,11 @@ class ReconcileQueue:
                 self._queue.task_done()
 
     async def _expand(self, selector: Selector, reason: str) -> None:
-        ok, refs = await self._with_retries(selector, lambda: self._cluster.select(selector))
-        if not ok or refs is None:
+        result = await self._with_retries(selector, lambda: self._cluster.select(selector))
+        if self.observer is not None:
+            self.observer.selector_expanded(selector, result=result)
+        refs = result.value
+        if result.outcome != PATCHED or refs is None:
             return
         if not refs:
             log.info("selector_matched_nothing", selector=str(selector))
@@ -192,39 +231,41 @@ class ReconcileQueue:
     async def _patch(self, target: ObjectRef, reason: str) -> None:
         started = time.perf_counter()
         stamp = requested_at(self._clock_ns())
-        ok, _ = await self._with_retries(
+        result = await self._with_retries(
             target, lambda: self._cluster.request_reconcile(target, requested_at=stamp)
         )
-        if not ok:
+        if self.observer is not None:
+            self.observer.patch_finished(target, result=result, reason=reason)
+        if result.outcome != PATCHED:
             return
         self._metrics.patch_latency.labels(target.kind).observe(time.perf_counter() - started)
-        self._metrics.reconcile_requests.labels(target.kind, "patched").inc()
+        self._metrics.reconcile_requests.labels(target.kind, PATCHED).inc()
         log.info("reconcile_requested", target=str(target), reason=reason, requested_at=stamp)
 
     async def _with_retries(
         self, target: Target, call: Callable[[], Awaitable[_T]]
-    ) -> tuple[bool, _T | None]:
-        """(True, result) on success; (False, None) once the failure is logged and counted."""
+    ) -> Attempted[_T]:
+        """The call's value once it succeeds, or the failure once it is logged and counted."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                return True, await call()
-            except TargetNotFound:
-                self._metrics.reconcile_requests.labels(target.kind, "not_found").inc()
+                return Attempted(PATCHED, attempt, await call())
+            except TargetNotFound as exc:
+                self._metrics.reconcile_requests.labels(target.kind, NOT_FOUND).inc()
                 log.warning("reconcile_target_not_found", target=str(target))
-                return False, None
+                return Attempted(NOT_FOUND, attempt, error=str(exc))
             except KubeRejected as exc:
-                self._metrics.reconcile_requests.labels(target.kind, "rejected").inc()
+                self._metrics.reconcile_requests.labels(target.kind, REJECTED).inc()
                 log.error("reconcile_rejected", target=str(target), error=str(exc))
-                return False, None
+                return Attempted(REJECTED, attempt, error=str(exc))
             except KubeError as exc:
                 if attempt >= self._settings.retry_attempts:
-                    self._metrics.reconcile_requests.labels(target.kind, "failed").inc()
+                    self._metrics.reconcile_requests.labels(target.kind, FAILED).inc()
                     log.error(
                         "reconcile_failed", target=str(target), attempts=attempt, error=str(exc)
                     )
-                    return False, None
+                    return Attempted(FAILED, attempt, error=str(exc))
                 delay = backoff.delay_s(
                     attempt=attempt,
                     initial_s=self._settings.retry_initial_s,

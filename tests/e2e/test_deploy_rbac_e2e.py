@@ -254,6 +254,12 @@ async def test_the_app_runs_on_the_deployed_cluster_role(
             )
             assert patched["metadata"]["annotations"][REQUESTED_AT]
         assert app.metrics.status_writes.labels("rejected")._value.get() == 0
+        # Each landed patch's ReconcileRequested Event is allowed by the role (create events).
+        assert app.events is not None
+        await app.queue.settle()
+        await app.events.settle()
+        assert app.metrics.kube_events.labels("failed")._value.get() == 0
+        assert app.metrics.kube_events.labels("created")._value.get() == 2
         # Readiness only proves the first lists; the watches that follow must be allowed too.
         watched = [w.name.partition(".") for w in app._watches]
         for plural, _, group in watched:

@@ -232,6 +232,7 @@ def test_cluster_role_grants_what_the_code_calls() -> None:
     assert {"list", "watch"} <= verbs_on("", resources.SECRET.plural)
     for kind, (api_group, plural, _) in resources.FLUX_KINDS.items():
         assert {"list", "watch", "patch"} <= verbs_on(api_group, plural), kind
+    assert verbs_on("", "events") == {"create"}  # ReconcileRequested (kube/recorder.py)
 
 
 def test_cluster_role_grants_nothing_more() -> None:
@@ -239,6 +240,9 @@ def test_cluster_role_grants_nothing_more() -> None:
     allowed |= {("notification.toolkit.fluxcd.io", "receivers/status")}
     allowed |= {(group, plural) for group, plural, _ in resources.FLUX_KINDS.values()}
     for group, resource, verbs in rules():
+        if (group, resource) == ("", "events"):
+            assert verbs == {"create"}, verbs
+            continue
         assert (group, resource) in allowed, (group, resource)
         assert verbs <= {"list", "watch", "patch"}, (resource, verbs)
     assert verbs_on("", "secrets") == {"list", "watch"}
