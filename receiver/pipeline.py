@@ -227,8 +227,9 @@ class Pipeline:
         fields["event_type"] = source.event_name(delivery)
         events = parse_events(source, delivery)
         fields["delivery_id"] = events[0].delivery_id
-        if all(isinstance(event, Ignored) for event in events):
-            reason = "; ".join(event.reason for event in events if isinstance(event, Ignored))
+        # Only pushes route: a ping or any other event (a Signal here) asks for nothing.
+        if all(isinstance(event, Ignored | Signal) for event in events):
+            reason = "; ".join(dict.fromkeys(_ignored_reason(event) for event in events))
             return _answer(fields, "ignored", status="ignored", reason=reason)
         if self.deduper.seen_before(
             scope=f"webhooks/{endpoint}", delivery_id=events[0].delivery_id, now_s=self.monotonic()
@@ -268,6 +269,12 @@ class Pipeline:
 def endpoint_source(endpoint: str) -> Source | None:
     """The source behind `/webhooks/<endpoint>`: `generic` is gitops-receiver's own format."""
     return generic_push.SOURCE if endpoint == "generic" else registry.get(endpoint)
+
+
+def _ignored_reason(event: Event) -> str:
+    if isinstance(event, Ignored):
+        return event.reason
+    return f"{event.event or 'unnamed'} event is not a push"
 
 
 def _log_route(event: Event, routed: Routed, *, endpoint: str) -> None:

@@ -13,18 +13,32 @@ from urllib.parse import urlsplit
 ZERO_SHA = "0" * 40
 
 
-def _names(repo_url: str) -> tuple[str, str, str]:
+def _urls(repo_url: str) -> tuple[str, str, str, str]:
+    """(clone URL exactly as given, web URL, SSH URL, owner/name) for a repository URL.
+
+    The URL given is sent as the clone URL unchanged (scheme, port and all), so the service
+    is asked about exactly the repository the user named.
+    """
+    if "://" not in repo_url and ":" in repo_url:  # scp form: git@host:owner/name.git
+        host, path = repo_url.split("@", 1)[-1].split(":", 1)
+        path = path.strip("/").removesuffix(".git")
+        return repo_url, f"https://{host}/{path}", repo_url, path
     parts = urlsplit(repo_url if "://" in repo_url else "https://" + repo_url)
     host = parts.hostname or "example.com"
     path = parts.path.strip("/").removesuffix(".git")
-    return host, path, path.rsplit("/", 1)[-1]
+    web = (
+        f"{parts.scheme}://{parts.netloc}/{path}"
+        if parts.scheme in ("http", "https")
+        else (f"https://{host}/{path}")
+    )
+    return repo_url, web, f"git@{host}:{path}.git", path
 
 
 def push_body(
     *, kind: str, repo_url: str, ref: str, after: str, changed: list[str]
 ) -> dict[str, object]:
     """A push payload in the forge's own shape (GitHub's or GitLab's)."""
-    host, path, name = _names(repo_url)
+    clone_url, web_url, ssh_url, path = _urls(repo_url)
     commit = {"id": after, "added": [], "modified": changed, "removed": []}
     if kind == "gitlab":
         return {
@@ -35,9 +49,9 @@ def push_body(
             "checkout_sha": after,
             "project": {
                 "path_with_namespace": path,
-                "git_http_url": f"https://{host}/{path}.git",
-                "git_ssh_url": f"git@{host}:{path}.git",
-                "web_url": f"https://{host}/{path}",
+                "git_http_url": clone_url,
+                "git_ssh_url": ssh_url,
+                "web_url": web_url,
                 "default_branch": "main",
             },
             "commits": [commit],
@@ -51,11 +65,11 @@ def push_body(
         "deleted": False,
         "forced": False,
         "repository": {
-            "name": name,
+            "name": path.rsplit("/", 1)[-1],
             "full_name": path,
-            "clone_url": f"https://{host}/{path}.git",
-            "ssh_url": f"git@{host}:{path}.git",
-            "html_url": f"https://{host}/{path}",
+            "clone_url": clone_url,
+            "ssh_url": ssh_url,
+            "html_url": web_url,
             "default_branch": "main",
         },
         "commits": [commit],

@@ -22,6 +22,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 from yarl import URL
 
+from receiver import __version__
 from receiver.errors import (
     ConfigError,
     KubeConflict,
@@ -33,6 +34,7 @@ from receiver.errors import (
 
 JsonObject = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
+USER_AGENT = f"gitops-receiver/{__version__}"
 
 
 class ResourceExpired(KubeError):
@@ -74,6 +76,8 @@ class KubeClient:
             raise ConfigError(f"cannot load {where}: {_first_line(exc)}") from None
         configuration.connection_pool_maxsize = 128
         api_client = k8s_client.ApiClient(configuration)
+        # Audit logs and managedFields name the writer after the User-Agent's first segment.
+        api_client.user_agent = USER_AGENT
         _resolve_proxy_once(api_client)
         return cls(api_client, source=source)
 

@@ -22,6 +22,8 @@ READY = "Ready"
 REASON_SUCCEEDED = "Succeeded"
 REASON_TOKEN_NOT_FOUND = "TokenNotFound"
 REASON_UNSUPPORTED_TYPE = "UnsupportedType"
+# Set by `flux reconcile receiver`; the controller echoes it in `status.lastHandledReconcileAt`.
+RECONCILE_REQUEST_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class ReceiverEntry:
     reason: str
     message: str
     status: Mapping[str, Any]
+    requested_at: str | None = None
 
     @property
     def key(self) -> Key:
@@ -202,6 +205,7 @@ def build_entry(
         reason=reason,
         message=message,
         status=obj.get("status") or {},
+        requested_at=(meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION),
     )
 
 
@@ -210,7 +214,12 @@ def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
 
     `now` (RFC 3339) becomes the Ready condition's lastTransitionTime only when its status
     flips; otherwise the existing time is kept, as Kubernetes conditions require.
+    A suspended Receiver's status is left untouched, as notification-controller leaves it.
+    A `reconcile.fluxcd.io/requestedAt` annotation is echoed in `lastHandledReconcileAt`,
+    which is what `flux reconcile receiver` waits for.
     """
+    if entry.suspended:
+        return None
     current = entry.status
     conditions = [c for c in current.get("conditions") or [] if isinstance(c, Mapping)]
     old_ready = next((c for c in conditions if c.get("type") == READY), None)
@@ -227,8 +236,10 @@ def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
             else now
         ),
     }
+    handled = entry.requested_at or current.get("lastHandledReconcileAt")
     unchanged = (
-        current.get("webhookPath") == entry.path
+        current.get("lastHandledReconcileAt") == handled
+        and current.get("webhookPath") == entry.path
         and current.get("observedGeneration") == entry.generation
         and old_ready is not None
         and all(old_ready.get(field) == value for field, value in ready.items())
@@ -236,10 +247,11 @@ def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
     if unchanged:
         return None
     others = [c for c in conditions if c.get("type") != READY]
-    return {
-        "status": {
-            "webhookPath": entry.path,
-            "observedGeneration": entry.generation,
-            "conditions": [*others, ready],
-        }
+    written: dict[str, Any] = {
+        "webhookPath": entry.path,
+        "observedGeneration": entry.generation,
+        "conditions": [*others, ready],
     }
+    if handled is not None:
+        written["lastHandledReconcileAt"] = handled
+    return {"status": written}

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ValidationError
 
@@ -145,6 +146,38 @@ def verify_hmac_header(
         key=credentials.token, body=delivery.body, algorithm=algorithm, hex_digest=hex_digest
     ):
         raise AuthenticationFailed(f"{header} does not match the body: check the shared secret")
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def media_type(delivery: RawDelivery) -> str:
+    """The Content-Type without parameters, lower-cased ("" when absent)."""
+    return (delivery.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def json_document(delivery: RawDelivery) -> bytes:
+    """The JSON document a delivery carries, as go-github's `ValidatePayload` reads it.
+
+    GitHub (and Gitea) webhooks default to `content_type: form`: the body is then
+    `application/x-www-form-urlencoded` and the JSON is its `payload` field. The signature
+    is always over the raw body, so verification never calls this.
+    """
+    if media_type(delivery) != FORM_CONTENT_TYPE:
+        return delivery.body
+    try:
+        fields = parse_qs(
+            delivery.body.decode("ascii"),
+            keep_blank_values=True,
+            max_num_fields=64,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedPayload("form-encoded body is not valid: send the payload field") from None
+    values = fields.get("payload")
+    if not values:
+        raise MalformedPayload("form-encoded body has no payload field")
+    return values[0].encode("utf-8")
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:

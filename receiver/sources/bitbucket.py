@@ -5,7 +5,8 @@ Verification as Flux does it (go-github's ValidatePayload): `X-Hub-Signature-256
 `X-Hub-Signature: sha256=<hex>` once the webhook has a secret. Event: `X-Event-Key`
 (`repo:refs_changed` on Server, `repo:push` on Cloud; Server's "Test connection" sends
 `diagnostics:ping`, answered 2xx without reconcile). Delivery id: `X-Request-Id` (Server),
-`X-Request-UUID` (Cloud). Neither edition lists changed files, so `changed_paths` is None.
+`X-Request-UUID` (Cloud). A Cloud repository is named by `links.html.href` and by `full_name`
+(`bitbucket.org/<full_name>`). Neither edition lists changed files, so `changed_paths` is None.
 One delivery can change several refs: `parse_all` returns one `GitPush` per change and
 `parse` the first (the `Source` contract carries one event).
 Docs: https://confluence.atlassian.com/bitbucketserver/event-payload-938025882.html,
@@ -21,12 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from receiver.events import Event, GitPush, Ignored, Signal
 from receiver.sources import git_payload
-from receiver.sources.base import Credentials, RawDelivery, Source, parse_model, verify_hmac_header
+from receiver.sources.base import (
+    Credentials,
+    RawDelivery,
+    Source,
+    json_document,
+    parse_model,
+    verify_hmac_header,
+)
 
 TYPE_NAME = "bitbucket"
 SERVER_PUSH = "repo:refs_changed"
 CLOUD_PUSH = "repo:push"
 PING = "diagnostics:ping"
+CLOUD_HOST = "bitbucket.org"
 _CLOUD_REF_PREFIXES = {
     "branch": "refs/heads/",
     "named_branch": "refs/heads/",
@@ -162,10 +171,10 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
         return (Ignored(source=TYPE_NAME, event=event, reason="ping", delivery_id=did),)
     pushes: tuple[GitPush, ...] = ()
     if event == SERVER_PUSH:
-        server = parse_model(_ServerPush, delivery.body, what="Bitbucket Server push")
+        server = parse_model(_ServerPush, json_document(delivery), what="Bitbucket Server push")
         pushes = _server_pushes(server, event=event, delivery_id=did)
     elif event == CLOUD_PUSH:
-        cloud = parse_model(_CloudPush, delivery.body, what="Bitbucket Cloud push")
+        cloud = parse_model(_CloudPush, json_document(delivery), what="Bitbucket Cloud push")
         pushes = _cloud_pushes(cloud, event=event, delivery_id=did)
     return pushes or (Signal(source=TYPE_NAME, event=event, delivery_id=did),)
 
@@ -206,7 +215,9 @@ def _server_pushes(
 
 def _cloud_pushes(push: _CloudPush, *, event: str, delivery_id: str | None) -> tuple[GitPush, ...]:
     repo = push.repository
-    urls = git_payload.present([repo.links.html.href if repo.links.html else None])
+    # `full_name` names the repository whatever the links say (absent or odd on some hooks).
+    by_name = f"https://{CLOUD_HOST}/{repo.full_name}" if repo.full_name else None
+    urls = git_payload.present([repo.links.html.href if repo.links.html else None, by_name])
     pushes = []
     for change in push.push.changes:
         named = change.new or change.old

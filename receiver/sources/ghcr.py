@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from receiver.errors import MalformedPayload
 from receiver.events import Event, Ignored, ImagePush
 from receiver.sources import github, image_payload
-from receiver.sources.base import RawDelivery, Source, parse_model
+from receiver.sources.base import RawDelivery, Source, json_document, parse_model
 
 TYPE_NAME = "ghcr"
 REGISTRY_HOST = "ghcr.io"
@@ -84,7 +84,7 @@ def parse(delivery: RawDelivery) -> Event:
     if event not in _PACKAGE_EVENTS:
         reason = "ping" if event == "ping" else f"{event or 'unnamed'} event is not a package push"
         return Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did)
-    hook = parse_model(_PackageEvent, delivery.body, what="GitHub package")
+    hook = parse_model(_PackageEvent, json_document(delivery), what="GitHub package")
     if hook.action not in _PUSH_ACTIONS:
         reason = f"package {hook.action} is not a push"
         return Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did)

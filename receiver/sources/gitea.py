@@ -22,6 +22,7 @@ from receiver.sources.base import (
     RawDelivery,
     Source,
     hmac_matches,
+    json_document,
     parse_model,
     verify_hmac_header,
 )
@@ -96,10 +97,10 @@ def parse(delivery: RawDelivery) -> Event:
     event = event_name(delivery) or ""
     did = delivery_id(delivery)
     if event == "push":
-        push = parse_model(_PushPayload, delivery.body, what="Gitea push")
+        push = parse_model(_PushPayload, json_document(delivery), what="Gitea push")
         return _push(push, event=event, delivery_id=did)
     if event == "delete":
-        deletion = parse_model(_DeletePayload, delivery.body, what="Gitea delete")
+        deletion = parse_model(_DeletePayload, json_document(delivery), what="Gitea delete")
         return _deletion(deletion, event=event, delivery_id=did)
     return Signal(source=TYPE_NAME, event=event, delivery_id=did)
 

@@ -18,6 +18,7 @@ from receiver.sources.base import (
     Credentials,
     RawDelivery,
     Source,
+    json_document,
     parse_model,
     verify_hmac_header,
 )
@@ -78,7 +79,7 @@ def parse(delivery: RawDelivery) -> Event:
         return Ignored(source="github", event=event, reason="ping", delivery_id=did)
     if event not in _PUSH_EVENTS:
         return Signal(source="github", event=event, delivery_id=did)
-    push = parse_model(_PushEvent, delivery.body, what="GitHub push")
+    push = parse_model(_PushEvent, json_document(delivery), what="GitHub push")
     return to_git_push(push, source="github", event=event, delivery_id=did)
 
 

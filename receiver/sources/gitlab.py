@@ -2,7 +2,8 @@
 
 Verification: `X-Gitlab-Token` equals the shared token (constant time). Event type:
 `X-Gitlab-Event` (`Push Hook`, `Tag Push Hook`, `System Hook`, ...); delivery id:
-`X-Gitlab-Event-UUID`. System hooks carry `object_kind` `push`/`tag_push` with the same body.
+`X-Gitlab-Event-UUID`. System hooks carry
+`event_name` `push`/`tag_push` (and `object_kind` on newer versions) with the same body.
 A push lists at most 20 commits, with the real count in `total_commits_count`; a push to a
 new ref has no usable file list.
 Docs: https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events
@@ -55,7 +56,7 @@ class _Repository(BaseModel):
 class _PushHook(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    object_kind: str
+    object_kind: str | None = None
     ref: str
     before: str | None = None
     after: str | None = None
@@ -79,8 +80,9 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
 def parse(delivery: RawDelivery) -> Event:
     event = event_name(delivery) or ""
     did = delivery.header("x-gitlab-event-uuid")
-    kind = load_json_object(delivery.body).get("object_kind")
-    # System hooks for non-push events carry `event_name` and no `object_kind`: a Signal.
+    body = load_json_object(delivery.body)
+    # System hooks name the event in `event_name`; their push bodies may lack `object_kind`.
+    kind = body.get("object_kind") or body.get("event_name")
     if event not in _PUSH_HOOK_EVENTS and not (isinstance(kind, str) and kind in _PUSH_KINDS):
         return Signal(source="gitlab", event=event, delivery_id=did)
     hook = parse_model(_PushHook, delivery.body, what="GitLab push")

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -288,9 +289,33 @@ async def test_ping_and_non_push_events_reconcile_nothing(
         "status"
     ] == "ignored"
     status, answer = await post(app, "github", *github({"action": "opened"}, event="pull_request"))
-    assert status == 200 and answer["targets"] == 0 and "names no repository" in answer["reason"]
+    assert (status, answer) == (
+        200,
+        {"status": "ignored", "reason": "pull_request event is not a push"},
+    )
     await app.queue.settle()
     assert await reconciled(kube_server, namespace, before) == set()
+
+
+async def test_form_encoded_push_routes_like_json(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str, fleet: str
+) -> None:
+    """GitHub's default `content_type: form`: the JSON is the `payload` field, the signature
+    covers the whole form body."""
+    before = await snapshot(kube_server, namespace)
+    document = json.dumps(github_push(fleet, "refs/heads/dev", ["apps/x"]))
+    form = urlencode({"payload": document}).encode()
+    digest = hmac.new(TOKEN.encode(), form, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": "form-1",
+        "X-Hub-Signature-256": f"sha256={digest}",
+    }
+    status, answer = await post(app, "github", form, headers)
+    assert status == 200 and answer["status"] == "accepted" and answer["targets"] == 1, answer
+    await app.queue.settle()
+    assert await reconciled(kube_server, namespace, before) == {"dev-scp"}
 
 
 async def test_redelivery_of_the_same_delivery_id_is_not_applied_twice(

@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -216,6 +217,63 @@ async def test_github_push_requests_reconcile_with_nanosecond_timestamp(
     assert stamp is not None and stamp.endswith("Z") and len(stamp.split(".")[1]) == 10
 
 
+async def test_form_encoded_github_push_is_accepted(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    """GitHub's default content type is `form`: Flux reads the `payload` field (go-github)."""
+    await make_secret(kube_server, namespace, "webhook-token", TOKEN)
+    await make_gitrepo(kube_server, namespace, "fleet")
+    await make_receiver(
+        kube_server,
+        namespace,
+        "gh-form",
+        type_name="github",
+        events=["push"],
+        resources=[{"kind": "GitRepository", "name": "fleet"}],
+    )
+    path = await ready_receiver(app, kube_server, namespace, "gh-form")
+    form = urlencode({"payload": PUSH.decode()}).encode()
+    headers = github_headers(form) | {"Content-Type": "application/x-www-form-urlencoded"}
+    status, body = await post(app, path, form, headers)
+    assert (status, body) == (200, {"status": "accepted", "targets": 1})
+    await eventually(
+        lambda: requested_at(kube_server, f"{SOURCE}/namespaces/{namespace}/gitrepositories/fleet"),
+        check=lambda value: value is not None,
+    )
+
+
+async def test_suspended_receiver_status_is_left_untouched(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    """notification-controller does not touch a suspended Receiver's status; its path is 503."""
+    await make_secret(kube_server, namespace, "webhook-token", TOKEN)
+    await make_receiver(
+        kube_server,
+        namespace,
+        "paused",
+        type_name="generic",
+        resources=[{"kind": "GitRepository", "name": "fleet"}],
+        suspend=True,
+    )
+    await make_receiver(
+        kube_server,
+        namespace,
+        "witness",
+        type_name="generic",
+        resources=[{"kind": "GitRepository", "name": "fleet"}],
+    )
+    # One writer takes Receivers in the order they came: once "witness" is written, "paused"
+    # was handled.
+    await ready_receiver(app, kube_server, namespace, "witness")
+    paused = await kube(
+        kube_server, "GET", f"{NOTIFICATION}/namespaces/{namespace}/receivers/paused"
+    )
+    assert paused.get("status", {}).get("webhookPath") is None
+    assert not paused.get("status", {}).get("conditions")
+    status, _ = await post(app, flux_path(TOKEN, "paused", namespace))
+    assert status == 503
+
+
 @pytest.mark.parametrize(
     ("headers_for", "expected_status", "expected_text"),
     [
@@ -396,8 +454,8 @@ async def test_http_errors_are_clear_and_never_500(
             suspend=True,
             resources=[{"kind": "GitRepository", "name": "fleet"}],
         )
-        path = await ready_receiver(app, kube_server, namespace, "paused")
-        assert (await post(app, path))[0] == 503
+        path = flux_path(TOKEN, "paused", namespace)
+        await eventually(lambda: post(app, path), check=lambda answer: answer[0] == 503)
         assert await post(app, "/hook/" + "0" * 64) == (404, {"error": "no receiver at this path"})
         assert (await post(app, "/elsewhere"))[0] == 404
         assert await post(app, path, method="GET") == (405, {"error": "method not allowed"})

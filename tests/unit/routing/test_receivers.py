@@ -195,3 +195,43 @@ def test_status_patch_reports_readiness(
     assert conditions[0] == {"type": "Other", "status": "True"}
     assert conditions[1]["status"] == expected_status
     assert patch["status"]["webhookPath"] == expected_path
+
+
+def test_status_patch_echoes_reconcile_request_for_flux_reconcile_receiver() -> None:
+    """`flux reconcile receiver` sets requestedAt and waits for lastHandledReconcileAt."""
+    table = ReceiverTable(supported_types=SUPPORTED)
+    table.apply_secret("ADDED", secret("flux-system", "token", b"my-secret-token"))
+    table.apply_receiver("ADDED", receiver())
+    settled_status = status_patch(
+        table.entry(("flux-system", "github-receiver")),  # type: ignore[arg-type]
+        now="2026-11-26T10:00:00Z",
+    )
+    assert settled_status is not None
+    assert "lastHandledReconcileAt" not in settled_status["status"]
+    requested = receiver(status=settled_status["status"])
+    requested["metadata"]["annotations"] = {
+        "reconcile.fluxcd.io/requestedAt": "2026-11-26T10:05:00.123456789Z"
+    }
+    table.apply_receiver("MODIFIED", requested)
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None
+    patch = status_patch(entry, now="2026-11-26T10:05:01Z")
+    assert patch is not None
+    assert patch["status"]["lastHandledReconcileAt"] == "2026-11-26T10:05:00.123456789Z"
+    # Written once: the same request is not answered twice.
+    handled = receiver(status=patch["status"])
+    handled["metadata"]["annotations"] = requested["metadata"]["annotations"]
+    table.apply_receiver("MODIFIED", handled)
+    again = table.entry(("flux-system", "github-receiver"))
+    assert again is not None
+    assert status_patch(again, now="2026-11-26T10:06:00Z") is None
+
+
+def test_status_patch_leaves_a_suspended_receiver_untouched() -> None:
+    """notification-controller returns before touching a suspended Receiver's status."""
+    table = ReceiverTable(supported_types=SUPPORTED)
+    table.apply_secret("ADDED", secret("flux-system", "token", b"my-secret-token"))
+    table.apply_receiver("ADDED", receiver(suspend=True))
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None and entry.suspended
+    assert status_patch(entry, now="2026-11-26T10:00:00Z") is None

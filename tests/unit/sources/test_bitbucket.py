@@ -152,3 +152,18 @@ def test_malformed_bodies() -> None:
         bitbucket.parse(fx.redelivered("bitbucket", "server_push", payload))
     with pytest.raises(MalformedPayload, match="Bitbucket Cloud push"):
         bitbucket.parse(fx.load("bitbucket", "cloud_push", body=b'{"push": {}}'))
+
+
+@pytest.mark.parametrize(
+    "links",
+    [{}, {"html": {}}, {"html": {"href": "https://bitbucket.org/%7Bteam-uuid%7D/%7Brepo%7D"}}],
+    ids=["no-links", "no-href", "uuid-href"],
+)
+def test_cloud_push_is_named_by_full_name_when_links_are_missing_or_odd(
+    links: dict[str, object],
+) -> None:
+    payload = fx.load_json("bitbucket", "cloud_push")
+    payload["repository"]["links"] = links  # type: ignore[index]
+    main = bitbucket.parse_all(fx.redelivered("bitbucket", "cloud_push", payload))[0]
+    assert isinstance(main, GitPush)
+    assert "https://bitbucket.org/acme/fleet-infra" in main.repo_urls

@@ -4,6 +4,7 @@ arriving through `type: github` as Flux serves them."""
 from __future__ import annotations
 
 import copy
+from urllib.parse import urlencode
 
 import pytest
 
@@ -206,3 +207,29 @@ def test_event_name_falls_back_to_gitea_header() -> None:
     delivery = RawDelivery(headers={"x-gitea-event": "push", "x-gitea-delivery": "d-1"}, body=b"")
     assert github.event_name(delivery) == "push"
     assert github.delivery_id(delivery) == "d-1"
+
+
+def test_form_encoded_push_reads_the_payload_field() -> None:
+    """`content_type: form` (GitHub's default): the signature covers the raw form body and
+    the JSON document is its `payload` field, as go-github's ValidatePayload reads it."""
+    document = fx.load("github", "push").body
+    form = urlencode({"payload": document.decode()}).encode()
+    delivery = fx.load("github", "push", body=form)
+    delivery = RawDelivery(
+        headers={**delivery.headers, "content-type": "application/x-www-form-urlencoded"},
+        body=form,
+    )
+    github.verify(delivery, CREDS)
+    assert github.parse(delivery) == _push()
+
+
+@pytest.mark.parametrize("form", [b"hook_id=1", b"payload=%ff%fe", "payload=é".encode()])
+def test_form_encoded_body_without_a_usable_payload_field_is_malformed(form: bytes) -> None:
+    delivery = fx.load("github", "push", body=form)
+    delivery = RawDelivery(
+        headers={**delivery.headers, "content-type": "application/x-www-form-urlencoded"},
+        body=form,
+    )
+    github.verify(delivery, CREDS)
+    with pytest.raises(MalformedPayload, match="payload"):
+        github.parse(delivery)

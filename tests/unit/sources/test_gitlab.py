@@ -123,3 +123,15 @@ def test_malformed_body() -> None:
         gitlab.parse(
             fx.load("gitlab", "push", body=b'{"object_kind": "push", "ref": "refs/heads/x"}')
         )
+
+
+def test_system_hook_push_named_by_event_name_only() -> None:
+    """GitLab documents system-hook push and tag push bodies with `event_name` and no
+    `object_kind`."""
+    for event_name, ref in (("push", "refs/heads/release-1.x"), ("tag_push", "refs/tags/v2.0.0")):
+        payload = fx.load_json("gitlab", "system_hook_push")
+        payload.pop("object_kind", None)
+        payload["event_name"] = event_name
+        payload["ref"] = ref
+        push = _parse("system_hook_push", payload)
+        assert (push.event, push.ref, push.repo_urls) == ("System Hook", ref, URLS)
