@@ -27,6 +27,7 @@ from receiver.events import ObjectRef
 from receiver.poller import refs, runner
 from receiver.routing.refs import RefSpec
 from tests.support import gitserver
+from tests.support.ls_remote import SubprocessLsRemote
 
 TICK_DEADLINE_S = 600.0
 
@@ -64,7 +65,7 @@ async def _bench(root: Path, *, remotes: int, concurrency: int, backend: str) ->
         ls_remote = threaded
     else:
         threaded = None
-        ls_remote = runner.SubprocessLsRemote()
+        ls_remote = SubprocessLsRemote()
     poller = runner.Poller(
         settings=runner.PollerSettings(
             enabled=True, concurrency=concurrency, per_host_limit=concurrency, timeout_s=30.0

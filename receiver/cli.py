@@ -22,12 +22,11 @@ import structlog
 from receiver import discovery, logs, samples
 from receiver.app import App
 from receiver.config import Settings, load
-from receiver.errors import ConfigError, KubeError
+from receiver.errors import ConfigError, KubeError, SelectorError
 from receiver.events import GitPush
 from receiver.kube import inventory, resources
 from receiver.kube.client import KubeClient
 from receiver.routing import explain
-from receiver.routing.selectors import SelectorError
 
 log = structlog.get_logger(__name__)
 

@@ -1,8 +1,41 @@
-"""The project's exception tree.
+"""The project's exception tree, the whole of it: every exception gitops-receiver raises on
+purpose is defined here and derives from `ReceiverError`.
 
-Every error a caller can act on has its own type. `RequestRejected` subclasses carry the HTTP
-status the webhook edge answers with; their messages are shown to the sender, so they never
-carry a secret, token, signature or body.
+Errors say what went wrong, never which HTTP status it is: the webhook edge
+(`http/server.py`) alone maps them to answers. `RequestRejected` messages are shown to the
+sender, so they never carry a secret, token, signature or body. Pure modules import only this
+module, so the tree costs them nothing.
+
+    ReceiverError
+      RequestRejected          a delivery refused; message safe to show the sender
+        UnknownHook              no receiver or endpoint at the path
+        PayloadTooLarge          body over the cap
+        AuthenticationFailed     signature, token or ID token does not check out
+          UnknownSigningKey        ID token signed by a key id not (yet) in the key set
+        MalformedPayload         authentic but unreadable body
+        ReceiverNotReady         receiver suspended or not Ready, endpoint Secret missing
+      QueueRefused             the reconcile queue takes no request now (sender may retry)
+        QueueFull
+        QueueDraining
+      JwksUnavailable          no OIDC signing keys could be loaded (sender may retry)
+      KubeError                a Kubernetes API call failed (`kube/client.py`)
+        TargetNotFound           404: logged and counted, never retried
+        ResourceExpired          410: list again
+        KubeUnavailable          429, 5xx, connection: retried
+        KubeRejected             other 4xx: configuration problem, not retried
+          KubeConflict             409: changed since read, or exists already
+        KubeErrorFromEvent       an ERROR event inside a watch stream
+      ForgeError               a forge's commit-status API failed (`status/`)
+        ForgeRateLimited ForgeRejected ForgeUnavailable
+      RemoteError              `git ls-remote` failed (`poller/runner.py`)
+        RemoteAuthFailed RemoteNotFound RemoteTimeout RemoteUnreachable
+      CredentialsInvalid       a poller git Secret that makes no usable credential
+      LsRemoteMalformed        `git ls-remote` printed something unreadable
+      UnsupportedUrl           a git URL the poller will not hand to git
+      ConstraintError          a semver range Masterminds would refuse
+      SelectorError            a label selector this project cannot evaluate
+      UnknownKind              a reference to a kind gitops-receiver does not reconcile
+      ConfigError              bad configuration at start-up
 """
 
 from __future__ import annotations
@@ -14,11 +47,11 @@ class ReceiverError(Exception):
     """Base of every error raised on purpose by gitops-receiver."""
 
 
-class RequestRejected(ReceiverError):
-    """A delivery refused with a specific HTTP status and a message safe to show the sender."""
+# --- a delivery refused ------------------------------------------------------------------------
 
-    http_status: int = 400
-    outcome: str = "rejected"
+
+class RequestRejected(ReceiverError):
+    """A delivery refused; `message` is safe to show the sender."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,48 +59,65 @@ class RequestRejected(ReceiverError):
 
 
 class UnknownHook(RequestRejected):
-    http_status = 404
-    outcome: str = "unknown_hook"
-
-
-class MethodNotAllowed(RequestRejected):
-    http_status = 405
-    outcome: str = "method_not_allowed"
+    """No Receiver or discovery endpoint at the path."""
 
 
 class PayloadTooLarge(RequestRejected):
-    http_status = 413
-    outcome: str = "too_large"
+    """The body is over `max_body_bytes`."""
 
 
 class AuthenticationFailed(RequestRejected):
-    http_status = 401
-    outcome: str = "unauthorized"
+    """The delivery's signature, token or ID token is missing or wrong."""
+
+
+class UnknownSigningKey(AuthenticationFailed):
+    """The ID token's `kid` is not in the key set: the caller may refresh the keys, retry once."""
+
+    def __init__(self, message: str, *, kid: str) -> None:
+        super().__init__(message)
+        self.kid = kid
 
 
 class MalformedPayload(RequestRejected):
-    http_status = 400
-    outcome: str = "malformed"
+    """The delivery is authentic but its body cannot be read."""
 
 
 class ReceiverNotReady(RequestRejected):
-    http_status = 503
-    outcome: str = "not_ready"
+    """The receiver is suspended or not Ready, or the endpoint's Secret is missing."""
 
 
-class ServiceUnavailable(RequestRejected):
-    """The service cannot take the delivery now (draining, queue full); the sender may retry."""
+# --- the service cannot take a delivery now ---------------------------------------------------
 
-    http_status = 503
-    outcome: str = "unavailable"
+
+class QueueRefused(ReceiverError):
+    """The reconcile queue takes no request now; nothing was queued, the sender may retry."""
+
+
+class QueueFull(QueueRefused):
+    """The queue holds `queue_size` requests already."""
+
+
+class QueueDraining(QueueRefused):
+    """The service is shutting down."""
+
+
+class JwksUnavailable(ReceiverError):
+    """No OIDC signing keys could be loaded: the sender should retry later (Pub/Sub does)."""
+
+
+# --- the Kubernetes API ------------------------------------------------------------------------
 
 
 class KubeError(ReceiverError):
-    """A Kubernetes API call failed; `kube/client.py` raises these from `ApiException`."""
+    """A Kubernetes API call failed; `kube/client.py` raises these from HTTP failures."""
 
 
 class TargetNotFound(KubeError):
     """The object to patch does not exist (404): logged and counted, never retried."""
+
+
+class ResourceExpired(KubeError):
+    """410 Gone: the resourceVersion is too old; the caller must list again."""
 
 
 class KubeUnavailable(KubeError):
@@ -86,6 +136,13 @@ class KubeConflict(KubeRejected):
     """409: the object changed since it was read (or already exists); read it again."""
 
 
+class KubeErrorFromEvent(KubeError):
+    """An ERROR event other than 410 inside a watch stream."""
+
+
+# --- forges' commit-status APIs ----------------------------------------------------------------
+
+
 class ForgeError(ReceiverError):
     """A call to a forge's API (commit statuses) failed."""
 
@@ -102,6 +159,58 @@ class ForgeRejected(ForgeError):
 
 class ForgeUnavailable(ForgeError):
     """5xx or a connection error: retried with backoff."""
+
+
+# --- the poller's git remotes ------------------------------------------------------------------
+
+
+class RemoteError(ReceiverError):
+    """`git ls-remote` failed; `outcome` is the metric label (never the remote's own text)."""
+
+    outcome = "failed"
+
+
+class RemoteAuthFailed(RemoteError):
+    outcome = "auth_failed"
+
+
+class RemoteNotFound(RemoteError):
+    outcome = "not_found"
+
+
+class RemoteTimeout(RemoteError):
+    outcome = "timeout"
+
+
+class RemoteUnreachable(RemoteError):
+    outcome = "unreachable"
+
+
+class CredentialsInvalid(ReceiverError):
+    """The Secret is missing, or its keys do not make a usable credential for the URL's scheme."""
+
+
+class LsRemoteMalformed(ReceiverError):
+    """`git ls-remote` printed a line that is not `<sha>\\t<ref>` nor `ref: <target>\\tHEAD`."""
+
+
+class UnsupportedUrl(ReceiverError):
+    """The GitRepository URL has a scheme the poller will not hand to git (ext::, file://, ...)."""
+
+
+# --- what objects ask for ----------------------------------------------------------------------
+
+
+class ConstraintError(ReceiverError):
+    """A `spec.ref.semver` range Masterminds would refuse; the message names the bad part."""
+
+
+class SelectorError(ReceiverError):
+    """A label selector this project cannot evaluate."""
+
+
+class UnknownKind(ReceiverError):
+    """A reference names a kind gitops-receiver does not reconcile."""
 
 
 class ConfigError(ReceiverError):

@@ -4,7 +4,7 @@ Edge module: reads a file or GETs a URL (aiohttp). The sources stay pure and get
 `credentials.oidc.keys`; when a token names an unknown `kid` they raise `UnknownSigningKey`,
 and `verify_with_refresh` fetches the key set again (at most once per `min_refresh_interval_s`,
 so forged `kid`s cannot make us hammer the issuer) and verifies once more.
-A failed fetch keeps the last good keys; with none at all the delivery answers 503.
+A failed fetch keeps the last good keys; with none at all it raises `JwksUnavailable`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from typing import Any
 import aiohttp
 import structlog
 
-from receiver.errors import ServiceUnavailable
+from receiver.errors import JwksUnavailable, UnknownSigningKey
 from receiver.sources.base import Credentials, OidcSettings, RawDelivery, Source
-from receiver.sources.id_token import UnknownSigningKey
 
 log = structlog.get_logger(__name__)
 
-GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 # Google rotates its keys about daily and serves `Cache-Control: max-age` of a few hours.
 DEFAULT_TTL_S = 3600.0
 # The least time between two fetches triggered by unknown `kid`s.
@@ -38,10 +36,6 @@ MAX_JWKS_BYTES = 1024 * 1024
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 Keys = Mapping[str, Mapping[str, Any]]
-
-
-class JwksUnavailable(ServiceUnavailable):
-    """No signing keys could be loaded: the sender should retry later (Pub/Sub does)."""
 
 
 def parse_jwks(body: bytes) -> dict[str, dict[str, Any]]:

@@ -27,10 +27,11 @@ from receiver.errors import (
     AuthenticationFailed,
     ReceiverNotReady,
     UnknownHook,
+    UnknownKind,
 )
 from receiver.events import Event, GitPush, Ignored, ImagePush, ObjectRef, Signal
 from receiver.kube.patching import Selector
-from receiver.kube.resources import UnknownKind, resource_for
+from receiver.kube.resources import resource_for
 from receiver.metrics import Metrics
 from receiver.routing.receivers import ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry

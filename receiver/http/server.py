@@ -1,8 +1,9 @@
 """Routes of the webhook port and the one error middleware.
 
-`RequestRejected` becomes its HTTP status with a short JSON message; aiohttp's own 404/405
-become the same JSON shape; anything else is a bug: logged with its traceback, answered with
-a plain 500 and no detail. Each delivery gets exactly one log line.
+The only place that turns errors into HTTP statuses (`ANSWERS`): a refused delivery, a full or
+draining queue and missing signing keys each get their status with a short JSON message;
+aiohttp's own 404/405 get the same JSON shape; anything else is a bug: logged with its
+traceback, answered with a plain 500 and no detail. Each delivery gets exactly one log line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from receiver.errors import RequestRejected
+from receiver.errors import (
+    AuthenticationFailed,
+    JwksUnavailable,
+    MalformedPayload,
+    PayloadTooLarge,
+    QueueRefused,
+    ReceiverError,
+    ReceiverNotReady,
+    RequestRejected,
+    UnknownHook,
+)
 from receiver.http import limits
 from receiver.metrics import Metrics
 from receiver.pipeline import Outcome, Pipeline
@@ -29,6 +40,28 @@ DISCOVERY_ROUTE = "/webhooks/{endpoint}"
 DISCOVERY_TOKEN_ROUTE = "/webhooks/{endpoint}/{token}"
 _ACCEPTED_METHODS = ("POST", "PUT")
 
+# Error -> (HTTP status, outcome label of the delivery's log line and metric). A subclass not
+# listed answers as its nearest listed base. The messages of these errors are safe to show.
+ANSWERS: dict[type[ReceiverError], tuple[int, str]] = {
+    RequestRejected: (400, "rejected"),
+    UnknownHook: (404, "unknown_hook"),
+    PayloadTooLarge: (413, "too_large"),
+    AuthenticationFailed: (401, "unauthorized"),
+    MalformedPayload: (400, "malformed"),
+    ReceiverNotReady: (503, "not_ready"),
+    QueueRefused: (503, "unavailable"),
+    JwksUnavailable: (503, "unavailable"),
+}
+
+
+def answer_for(exc: BaseException) -> tuple[int, str] | None:
+    """The status and outcome an error answers with; None for a bug (answered 500)."""
+    for cls in type(exc).__mro__:
+        answer = ANSWERS.get(cls)
+        if answer is not None:
+            return answer
+    return None
+
 
 def _json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
@@ -38,8 +71,12 @@ def _json_error(status: int, message: str) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except RequestRejected as exc:
-        return _json_error(exc.http_status, exc.message)
+    except ReceiverError as exc:
+        answer = answer_for(exc)
+        if answer is None:
+            log.exception("unhandled_error", path=request.path, method=request.method)
+            return web.Response(status=500, text="internal error")
+        return _json_error(answer[0], str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -63,10 +100,12 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
                 outcome = await handle(request, delivery, fields)
                 status = outcome.http_status
                 return web.json_response(outcome.body, status=status)
-            except RequestRejected as exc:
-                status = exc.http_status
-                fields.setdefault("outcome", exc.outcome)
-                fields["error"] = exc.message
+            except ReceiverError as exc:
+                answer = answer_for(exc)
+                if answer is not None:
+                    status = answer[0]
+                    fields.setdefault("outcome", answer[1])
+                    fields["error"] = str(exc)
                 raise
             finally:
                 source = str(fields.get("type", "unknown"))

@@ -29,16 +29,13 @@ from receiver.errors import (
     KubeError,
     KubeRejected,
     KubeUnavailable,
+    ResourceExpired,
     TargetNotFound,
 )
 
 JsonObject = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
 USER_AGENT = f"gitops-receiver/{__version__}"
-
-
-class ResourceExpired(KubeError):
-    """410 Gone: the resourceVersion is too old; the caller must list again."""
 
 
 class KubeClient:
@@ -206,6 +203,7 @@ def _resolve_proxy_once(api_client: k8s_client.ApiClient) -> None:
             rest.proxy = str(proxy)
         except LookupError:
             rest.proxy = None
+    # Must reach into the private session: kubernetes_asyncio hard-codes trust_env=True, no option.
     old = rest.pool_manager
     connector = old.connector
     old.detach()

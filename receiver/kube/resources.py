@@ -10,11 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from receiver.errors import ReceiverError
-
-
-class UnknownKind(ReceiverError):
-    """A reference names a kind gitops-receiver does not reconcile."""
+from receiver.errors import UnknownKind
 
 
 @dataclass(frozen=True, slots=True)

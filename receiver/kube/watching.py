@@ -19,8 +19,8 @@ import structlog
 
 from receiver import backoff
 from receiver.config import WatchSettings
-from receiver.errors import KubeError, KubeRejected
-from receiver.kube.client import JsonObject, KubeClient, ResourceExpired
+from receiver.errors import KubeError, KubeErrorFromEvent, KubeRejected, ResourceExpired
+from receiver.kube.client import JsonObject, KubeClient
 from receiver.kube.resources import ResourceType
 
 log = structlog.get_logger(__name__)
@@ -28,10 +28,6 @@ log = structlog.get_logger(__name__)
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 OnEvent = Callable[[str, JsonObject], None]
 _LIST_PAGE = 500
-
-
-class KubeErrorFromEvent(KubeError):
-    """An ERROR event other than 410 inside a watch stream."""
 
 
 @dataclass(slots=True)

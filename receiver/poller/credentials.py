@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from receiver.errors import ReceiverError
+from receiver.errors import CredentialsInvalid
 
 # The child inherits nothing that could prompt, trace, or pick up host configuration.
 _BASE_ENV: Mapping[str, str] = {
@@ -47,10 +47,6 @@ BEARER_TOKEN_KEY = "bearerToken"
 CA_KEYS = ("ca.crt", "caFile")
 IDENTITY_KEY = "identity"
 KNOWN_HOSTS_KEY = "known_hosts"
-
-
-class CredentialsInvalid(ReceiverError):
-    """The Secret is missing, or its keys do not make a usable credential for the URL's scheme."""
 
 
 @dataclass(frozen=True, slots=True)

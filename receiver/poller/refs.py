@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NewType
 from urllib.parse import urlsplit, urlunsplit
 
+from receiver.errors import ConstraintError, LsRemoteMalformed, UnsupportedUrl
 from receiver.events import ObjectRef
 from receiver.routing import semver
 from receiver.routing.refs import FLUX_DEFAULT_BRANCH, HEADS, TAGS, RefSpec
@@ -34,14 +35,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 # A remote as git would reach it: unlike `routing.urls.normalize_git_url` (a repository key that
 # ignores scheme and port on purpose), two servers on one host at different ports stay apart.
 RemoteUrl = NewType("RemoteUrl", str)
-
-
-class LsRemoteMalformed(ValueError):
-    """`git ls-remote` printed a line that is not `<sha>\\t<ref>` nor `ref: <target>\\tHEAD`."""
-
-
-class UnsupportedUrl(ValueError):
-    """The GitRepository URL has a scheme the poller will not hand to git (ext::, file://, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +203,7 @@ def resolve(spec_ref: RefSpec, remote: RemoteRefs) -> Resolved | None:
 def latest_semver_tag(constraint_text: str, tags: Mapping[str, str]) -> str | None:
     """The highest tag name satisfying the range as Flux reads it; None for none or a bad range."""
     constraint = semver.cached_constraint(constraint_text)
-    if isinstance(constraint, semver.ConstraintError):
+    if isinstance(constraint, ConstraintError):
         return None
     return semver.latest_matching(constraint, tags)
 

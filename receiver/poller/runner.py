@@ -1,6 +1,6 @@
 """The poller's schedule: one `git ls-remote` per remote per tick, reconcile what moved.
 
-Edge: runs git (GitPython in a bounded thread pool, or an asyncio subprocess), reads Secrets
+Edge: runs git (GitPython in a bounded thread pool, or any `LsRemote`), reads Secrets
 through an injected reader, and asks for reconciles through the injected queue callbacks with
 `reason="poll"`. Concurrency is capped globally and per host; every call has a timeout; a
 failing remote backs off exponentially without delaying the others. Leader election is not
@@ -10,10 +10,7 @@ here: the `enabled` flag decides whether `run` polls at all. Never logs a secret
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
-import os
-import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +22,17 @@ import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from receiver import backoff
-from receiver.errors import ReceiverError
+from receiver.errors import (
+    CredentialsInvalid,
+    LsRemoteMalformed,
+    ReceiverError,
+    RemoteAuthFailed,
+    RemoteError,
+    RemoteNotFound,
+    RemoteTimeout,
+    RemoteUnreachable,
+    UnsupportedUrl,
+)
 from receiver.events import ObjectRef
 from receiver.poller import credentials, refs
 
@@ -35,28 +42,6 @@ REASON = "poll"
 LS_REMOTE_ARGS = ("ls-remote", "--symref", "--")
 # Extra time the event loop waits beyond the git timeout before giving up on a worker thread.
 TIMEOUT_GRACE_S = 5.0
-
-
-class RemoteError(ReceiverError):
-    """`git ls-remote` failed; `outcome` is the metric label (never the remote's own text)."""
-
-    outcome = "failed"
-
-
-class RemoteAuthFailed(RemoteError):
-    outcome = "auth_failed"
-
-
-class RemoteNotFound(RemoteError):
-    outcome = "not_found"
-
-
-class RemoteTimeout(RemoteError):
-    outcome = "timeout"
-
-
-class RemoteUnreachable(RemoteError):
-    outcome = "unreachable"
 
 
 # stderr fragments (LC_ALL=C) -> failure class; the text itself is never logged.
@@ -199,34 +184,6 @@ class GitPythonLsRemote:
         return str(stdout)
 
 
-class SubprocessLsRemote:
-    """`git ls-remote` as an asyncio subprocess in its own process group (no threads)."""
-
-    async def __call__(self, *, url: str, env: Mapping[str, str], timeout_s: float) -> str:
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            *LS_REMOTE_ARGS,
-            url,
-            env={**os.environ, **env},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        try:
-            stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
-        except TimeoutError as exc:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            raise RemoteTimeout("git ls-remote did not finish in time") from exc
-        if process.returncode != 0:
-            raise classify_failure(
-                status=process.returncode or -1, stderr=stderr.decode(errors="replace")
-            )
-        return stdout.decode(errors="replace")
-
-
 def classify_failure(*, status: int, stderr: str) -> RemoteError:
     """A `RemoteError` subclass from git's exit status and (C locale) stderr, text not kept."""
     lowered = stderr.lower()
@@ -335,7 +292,7 @@ class Poller:
                 continue
             try:
                 refs.remote_url(record.url)
-            except refs.UnsupportedUrl as exc:
+            except UnsupportedUrl as exc:
                 log.warning("poll_skipped", object=str(record.ref), reason=str(exc))
                 continue
             pollable.append(record)
@@ -349,7 +306,7 @@ class Poller:
             started = self._clock()
             try:
                 remote = await self._list_remote(group)
-            except (RemoteError, credentials.CredentialsInvalid, refs.LsRemoteMalformed) as exc:
+            except (RemoteError, CredentialsInvalid, LsRemoteMalformed) as exc:
                 outcome = exc.outcome if isinstance(exc, RemoteError) else _outcome_of(exc)
                 self._metrics.polls.labels(outcome=outcome).inc()
                 self._record_failure(group, outcome=outcome, message=str(exc))
@@ -372,7 +329,7 @@ class Poller:
         if key.secret_name is not None and key.secret_namespace is not None:
             data = await self._read_secret(key.secret_namespace, key.secret_name)
             if data is None:
-                raise credentials.CredentialsInvalid(
+                raise CredentialsInvalid(
                     f"secret {key.secret_namespace}/{key.secret_name} not found"
                 )
             auth = credentials.auth_from_secret(data)
@@ -438,6 +395,6 @@ class Poller:
 
 
 def _outcome_of(exc: Exception) -> str:
-    if isinstance(exc, credentials.CredentialsInvalid):
+    if isinstance(exc, CredentialsInvalid):
         return "bad_credentials"
     return "malformed"

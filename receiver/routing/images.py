@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from receiver.errors import ConstraintError
 from receiver.events import ImagePush, ObjectRef
 from receiver.routing import semver
 from receiver.routing.index import Hit, Skip, SkipCause
@@ -362,7 +363,7 @@ def _semver_miss(record: OciRepositoryRecord, tag: str) -> str | None:
         except re.error:
             return f"semverFilter {record.semver_filter!r} is not a valid regular expression"
     constraint = semver.cached_constraint(record.semver)
-    if isinstance(constraint, semver.ConstraintError):
+    if isinstance(constraint, ConstraintError):
         return f"semver range {record.semver!r} cannot be parsed"
     if not constraint.matches(tag):
         return f"tag {tag!r} is outside semver range {record.semver!r}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from receiver.errors import ConstraintError
 from receiver.routing import semver
 
 HEADS = "refs/heads/"
@@ -121,7 +122,7 @@ def _match_semver(text: str, *, pushed_ref: str, deleted: bool) -> RefMatch:
         return RefMatch(False, f"semver {text} needs a tag; pushed {pushed_ref}")
     tag = pushed_ref[len(TAGS) :]
     constraint = semver.cached_constraint(text)
-    if isinstance(constraint, semver.ConstraintError):
+    if isinstance(constraint, ConstraintError):
         return RefMatch(False, f"semver range is invalid: {constraint}")
     version = semver.parse_tag_version(tag)
     if version is None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
-class SelectorError(ValueError):
-    """A selector this module cannot evaluate."""
+from receiver.errors import SelectorError
 
 
 def matches(selector: str | None, labels: Mapping[str, str]) -> bool:

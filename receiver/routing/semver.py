@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from receiver.errors import ConstraintError
+
 MAX_CONSTRAINT_CHARS = 1024
 _MAX_SEGMENT = 2**64 - 1  # Masterminds parses segments with ParseUint(.., 64)
 
@@ -38,10 +40,6 @@ _SINGLE = re.compile(
     re.ASCII,
 )
 _SPACES = re.compile(r"\s+", re.ASCII)
-
-
-class ConstraintError(ValueError):
-    """A `spec.ref.semver` range Masterminds would refuse; the message names the bad part."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +155,7 @@ class Constraint:
 
 def parse_constraint(text: str) -> Constraint:
     """Parse a range such as `>=1.2.0 <2.0.0`, `^1.2`, `~1.3.0`, `1.2.x`, `1.2 - 1.4.5`,
-    `>=1.0, <2 || >=3`. Raises ConstraintError, a ValueError, when Masterminds would refuse it
+    `>=1.0, <2 || >=3`. Raises ConstraintError when Masterminds would refuse it
     (Flux then fails the GitRepository with "semver parse error")."""
     if len(text) > MAX_CONSTRAINT_CHARS:
         raise ConstraintError(f"semver range is {len(text)} characters; at most 1024 allowed")

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from receiver.errors import AuthenticationFailed
+from receiver.errors import AuthenticationFailed, UnknownSigningKey
 from receiver.sources.base import RawDelivery
 
 ALGORITHM = "RS256"
@@ -32,14 +32,6 @@ MIN_RSA_BITS = 2048
 DEFAULT_LEEWAY_S = 60.0
 # Claim values quoted back in error messages are cut to this length.
 _QUOTE_CHARS = 80
-
-
-class UnknownSigningKey(AuthenticationFailed):
-    """The token's `kid` is not in the key set: the edge may refresh the JWKS and retry once."""
-
-    def __init__(self, kid: str) -> None:
-        super().__init__(f"ID token signed with unknown key id {_quote(kid)}")
-        self.kid = kid
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +118,7 @@ def verify_token(
         raise AuthenticationFailed("ID token header names no key id (kid)")
     jwk = keys.get(kid)
     if jwk is None:
-        raise UnknownSigningKey(kid)
+        raise UnknownSigningKey(f"ID token signed with unknown key id {_quote(kid)}", kid=kid)
     public_key = _public_key(jwk, kid=kid)
     signature = _b64url(parts[2], what="signature")
     try:

@@ -44,10 +44,6 @@ class Revision:
     sha: str
     ref: str | None = None
 
-    @property
-    def is_full(self) -> bool:
-        return len(self.sha) >= 40
-
     def matches(self, sha: str) -> bool:
         return same_commit(self.sha, sha)
 

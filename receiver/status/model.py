@@ -76,10 +76,6 @@ class StatusUpdate:
         """The forge-side identity of one status line: later posts to it replace earlier ones."""
         return (self.forge_host, self.project, self.sha, self.name)
 
-    @property
-    def content_key(self) -> tuple[str, str, str, str, CommitState, str]:
-        return (self.forge_host, self.project, self.sha, self.name, self.state, self.description)
-
 
 @dataclass(frozen=True, slots=True)
 class ForgeConfig:

@@ -29,7 +29,8 @@ from receiver.errors import (
     KubeError,
     KubeRejected,
     KubeUnavailable,
-    ServiceUnavailable,
+    QueueDraining,
+    QueueFull,
     TargetNotFound,
 )
 from receiver.events import ObjectRef
@@ -119,15 +120,15 @@ class ReconcileQueue:
     def request_all(self, targets: Iterable[Target], *, reason: str) -> int:
         """Queue every target or none; returns how many were new (not collapsed).
 
-        Raises `ServiceUnavailable` when draining or when the queue has no room, so the sender
-        is told to retry instead of the request being lost.
+        Raises `QueueDraining` when shutting down and `QueueFull` when the queue has no room,
+        so the sender is told to retry instead of the request being lost.
         """
         if not self._accepting:
-            raise ServiceUnavailable("shutting down: not accepting reconcile requests")
+            raise QueueDraining("shutting down: not accepting reconcile requests")
         unique = list(dict.fromkeys(targets))
         fresh = [target for target in unique if target not in self._pending]
         if self.depth + len(fresh) > self._settings.queue_size:
-            raise ServiceUnavailable("reconcile queue is full: retry later")
+            raise QueueFull("reconcile queue is full: retry later")
         now = self._clock_ns()
         for target in unique:
             if isinstance(target, ObjectRef):

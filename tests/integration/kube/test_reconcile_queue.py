@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from receiver.config import TriggerSettings
-from receiver.errors import ServiceUnavailable
+from receiver.errors import QueueDraining
 from receiver.events import ObjectRef
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import LiveCluster
@@ -143,7 +143,7 @@ async def test_draining_queue_refuses_new_requests(proxied_client: KubeClient) -
     queue, _ = make_queue(proxied_client)
     queue.start()
     await queue.drain()
-    with pytest.raises(ServiceUnavailable, match="shutting down"):
+    with pytest.raises(QueueDraining, match="shutting down"):
         queue.request_all([ObjectRef("v1", "GitRepository", "a", "b")], reason="test")
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from receiver.errors import ServiceUnavailable
+from receiver.errors import QueueFull
 from receiver.events import ObjectRef
 from receiver.poller import refs, runner
 from receiver.routing.refs import RefSpec
 from tests.support import gitserver
+from tests.support.ls_remote import SubprocessLsRemote
 
 USER = "flux"
 PASSWORD = "s3cret-Pa55word-do-not-leak"
@@ -81,7 +82,7 @@ class Harness:
 
     def _request(self, ref: ObjectRef, *, reason: str) -> int:
         if ref.name in self.refuse:
-            raise ServiceUnavailable("reconcile queue is full: retry later")
+            raise QueueFull("reconcile queue is full: retry later")
         self.requested.append((ref, reason, self.clock.now_s))
         return 1
 
@@ -144,7 +145,7 @@ async def http_bearer(served_root: Path) -> AsyncIterator[gitserver.GitHttpServe
 @pytest.fixture(params=["gitpython", "subprocess"])
 def ls_remote(request: pytest.FixtureRequest) -> Iterator[runner.LsRemote]:
     if request.param == "subprocess":
-        yield runner.SubprocessLsRemote()
+        yield SubprocessLsRemote()
         return
     backend = runner.GitPythonLsRemote(max_threads=4)
     yield backend

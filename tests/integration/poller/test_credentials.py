@@ -23,7 +23,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from receiver.poller import credentials, runner
+from receiver.errors import CredentialsInvalid, RemoteError
+from receiver.poller import credentials
+from tests.support.ls_remote import SubprocessLsRemote
 
 KNOWN_HOSTS = (
     b"[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBog\n"
@@ -83,14 +85,14 @@ def test_bearer_token_header_and_refusals() -> None:
 
     mixed = credentials.auth_from_secret({"bearerToken": b"tok-123", "username": b"u"})
     with (
-        pytest.raises(credentials.CredentialsInvalid) as both,
+        pytest.raises(CredentialsInvalid) as both,
         credentials.git_environment(url="https://git.example/r", auth=mixed),
     ):
         pass
     assert "tok-123" not in str(both.value)
 
     with (
-        pytest.raises(credentials.CredentialsInvalid, match="plain http"),
+        pytest.raises(CredentialsInvalid, match="plain http"),
         credentials.git_environment(url="http://git.example/r", auth=auth),
     ):
         pass
@@ -159,7 +161,7 @@ def test_encrypted_pem_key_is_decrypted_in_memory() -> None:
         {"identity": encrypted, "known_hosts": KNOWN_HOSTS, "password": b"wrong horse"}
     )
     with (
-        pytest.raises(credentials.CredentialsInvalid) as failed,
+        pytest.raises(CredentialsInvalid) as failed,
         credentials.git_environment(url="ssh://h/r", auth=wrong),
     ):
         pass
@@ -203,7 +205,7 @@ def test_encrypted_openssh_key_is_left_to_ssh_with_a_private_askpass(tmp_path: P
 def test_incomplete_ssh_secret_is_refused(data: dict[str, bytes]) -> None:
     auth = credentials.auth_from_secret(data)
     with (
-        pytest.raises(credentials.CredentialsInvalid),
+        pytest.raises(CredentialsInvalid),
         credentials.git_environment(url="ssh://h/r", auth=auth),
     ):
         pass
@@ -266,8 +268,8 @@ async def test_ssh_call_runs_ssh_with_the_key_file_and_no_secret_in_argv(
     url = f"ssh://git@127.0.0.1:{snooping_listener.port}/repo.git"
     with credentials.git_environment(url=url, auth=auth) as env:
         _, key_file, _ = _ssh_paths(env["GIT_SSH_COMMAND"])
-        with pytest.raises(runner.RemoteError):
-            await runner.SubprocessLsRemote()(url=url, env=env, timeout_s=20)
+        with pytest.raises(RemoteError):
+            await SubprocessLsRemote()(url=url, env=env, timeout_s=20)
 
     assert snooping_listener.greeting.startswith(b"SSH-2.0-")
     ssh_lines = [c for c in snooping_listener.cmdlines if c.startswith("ssh ")]
@@ -286,9 +288,9 @@ async def test_http_password_is_in_the_child_environment_not_its_argv(
     url = f"http://127.0.0.1:{snooping_listener.port}/repo.git"
     with (
         credentials.git_environment(url=url, auth=auth, allow_insecure_http=True) as env,
-        pytest.raises(runner.RemoteError),
+        pytest.raises(RemoteError),
     ):
-        await runner.SubprocessLsRemote()(url=url, env=env, timeout_s=20)
+        await SubprocessLsRemote()(url=url, env=env, timeout_s=20)
 
     assert snooping_listener.greeting.startswith(b"GET /repo.git/info/refs")
     assert snooping_listener.cmdlines, "git was not seen in /proc while connected"

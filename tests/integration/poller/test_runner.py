@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from receiver.poller import runner
 from tests.integration.poller.conftest import BASIC_SECRET, TOKEN, Harness, record
 from tests.support import gitserver
+from tests.support.ls_remote import SubprocessLsRemote
 
 
 async def test_push_without_webhook_is_reconciled_on_next_tick(
@@ -110,7 +111,7 @@ async def test_opted_out_suspended_and_pinned_objects_are_not_polled(
             ref={"branch": "master", "commit": repo.sha("refs/heads/master")},
         ),
     ]
-    harness.build(ls_remote=runner.SubprocessLsRemote())
+    harness.build(ls_remote=SubprocessLsRemote())
 
     report = await harness.tick()
 
@@ -164,7 +165,7 @@ async def test_annotated_tag_already_fetched_is_not_reported_as_moved(
             "tagged", daemon.url("tagged"), revision=f"v3.0.0@sha1:{commit}", ref={"tag": "v3.0.0"}
         )
     ]
-    harness.build(ls_remote=runner.SubprocessLsRemote())
+    harness.build(ls_remote=SubprocessLsRemote())
 
     report = await harness.tick()
 
@@ -255,7 +256,7 @@ async def test_credentials_over_plain_http_are_refused_by_default(
     gitserver.BareRepo(served_root, "plain")
     harness.secrets[("apps", "git-auth")] = BASIC_SECRET
     harness.records = [record("plain", http_basic.url("plain"), revision=None, secret="git-auth")]
-    harness.build(ls_remote=runner.SubprocessLsRemote(), allow_insecure_http=False)
+    harness.build(ls_remote=SubprocessLsRemote(), allow_insecure_http=False)
 
     report = await harness.tick()
 
@@ -324,7 +325,7 @@ async def test_recent_request_suppresses_a_repeat_until_the_interval_has_passed(
     repo = gitserver.BareRepo(served_root, "slow")
     old = repo.sha("refs/heads/master")
     harness.records = [record("slow", daemon.url("slow"), revision=f"master@sha1:{old}")]
-    harness.build(ls_remote=runner.SubprocessLsRemote(), poll_interval_s=60.0)
+    harness.build(ls_remote=SubprocessLsRemote(), poll_interval_s=60.0)
     repo.advance("master")
 
     assert len((await harness.tick()).requested) == 1
@@ -346,7 +347,7 @@ async def test_a_refused_request_is_logged_and_the_tick_goes_on(
         record("full", daemon.url("full"), revision=f"master@sha1:{'3' * 40}"),
         record("room", daemon.url("room"), revision=f"master@sha1:{'4' * 40}"),
     ]
-    harness.build(ls_remote=runner.SubprocessLsRemote())
+    harness.build(ls_remote=SubprocessLsRemote())
     harness.refuse = {"full"}
     report = await harness.tick()
 
@@ -381,7 +382,7 @@ async def test_run_is_a_no_op_when_disabled_and_sleeps_a_jittered_interval_when_
             read_secret=_no_secret,
             request_reconcile=lambda ref, *, reason: None,
             recently_requested=lambda ref, within_s: False,
-            ls_remote=runner.SubprocessLsRemote(),
+            ls_remote=SubprocessLsRemote(),
             metrics=runner.PollerMetrics(CollectorRegistry()),
             random=lambda: next(draws),
             sleep=sleep,

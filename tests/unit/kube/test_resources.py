@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.kube.resources import FLUX_KINDS, UnknownKind, resource_for
+from receiver.errors import UnknownKind
+from receiver.kube.resources import FLUX_KINDS, resource_for
 
 
 @pytest.mark.parametrize("kind", sorted(FLUX_KINDS))

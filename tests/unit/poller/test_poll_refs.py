@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from receiver.errors import LsRemoteMalformed, UnsupportedUrl
 from receiver.events import ObjectRef
 from receiver.poller import refs
 from receiver.routing.refs import RefSpec
@@ -65,7 +66,7 @@ def test_parse_ls_remote_accepts_sha256_and_crlf() -> None:
     ],
 )
 def test_parse_ls_remote_rejects_malformed_lines(output: str) -> None:
-    with pytest.raises(refs.LsRemoteMalformed):
+    with pytest.raises(LsRemoteMalformed):
         refs.parse_ls_remote(output)
 
 
@@ -197,7 +198,7 @@ def test_remote_url_keeps_scheme_and_port_apart(url: str, expected: str) -> None
     ],
 )
 def test_remote_url_refuses_what_git_must_not_be_given(url: str) -> None:
-    with pytest.raises(refs.UnsupportedUrl):
+    with pytest.raises(UnsupportedUrl):
         refs.remote_url(url)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.routing.selectors import SelectorError, matches
+from receiver.errors import SelectorError
+from receiver.routing.selectors import matches
 
 LABELS = {"team": "a", "tier": "web"}
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from receiver.errors import ConstraintError, ReceiverError
 from receiver.routing.semver import (
-    ConstraintError,
     Version,
     latest_matching,
     parse_constraint,
@@ -135,7 +135,7 @@ BAD_RANGES = [
 def test_bad_range_raises_constraint_error(text: str) -> None:
     with pytest.raises(ConstraintError) as caught:
         parse_constraint(text)
-    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, ReceiverError)
     assert "semver" in str(caught.value)
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from receiver.errors import AuthenticationFailed, MalformedPayload
+from receiver.errors import AuthenticationFailed, MalformedPayload, UnknownSigningKey
 from receiver.events import Ignored, ImagePush
+from receiver.http import server
 from receiver.sources import gcr
 from receiver.sources.base import Credentials, OidcSettings, RawDelivery
-from receiver.sources.id_token import UnknownSigningKey
 from tests.support import delivery_fixtures
 from tests.support.oidc_tokens import TestIssuer
 
@@ -146,7 +146,7 @@ def test_unknown_kid_raises_the_refreshable_error(google: TestIssuer) -> None:
     with pytest.raises(UnknownSigningKey) as caught:
         gcr.verify(delivery(rotated.sign(claims())), credentials(google))
     assert caught.value.kid == "new-google-key"
-    assert caught.value.http_status == 401
+    assert server.answer_for(caught.value) == (401, "unauthorized")
 
 
 @pytest.mark.parametrize(

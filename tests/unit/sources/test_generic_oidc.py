@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from receiver.errors import AuthenticationFailed
+from receiver.errors import AuthenticationFailed, UnknownSigningKey
 from receiver.events import Signal
 from receiver.sources import generic_oidc
 from receiver.sources.base import Credentials, OidcSettings, RawDelivery
-from receiver.sources.id_token import UnknownSigningKey
 from tests.support.oidc_tokens import TestIssuer
 
 NOW = 1_800_000_000.0
