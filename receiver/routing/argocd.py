@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
+from receiver.errors import ConstraintError
 from receiver.events import GitPush, ImagePush, ObjectRef
 from receiver.routing import images, semver, urls
 from receiver.routing.images import NormalizedImage
@@ -305,7 +306,7 @@ def compare_revisions(revision: str, target_revision: str) -> bool:
     if revision == target_revision:
         return True
     constraint = semver.cached_constraint(target_revision)
-    if isinstance(constraint, semver.ConstraintError):
+    if isinstance(constraint, ConstraintError):
         return False
     version = semver.parse_version(revision)
     return version is not None and constraint.matches(version)
