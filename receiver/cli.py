@@ -113,6 +113,19 @@ def _routes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--default-branch", help="the repository's default branch, as an event names it"
     )
     routes.add_argument("--deleted", action="store_true", help="the push deleted the ref")
+    routes.add_argument(
+        "--new-ref",
+        action="store_true",
+        help="the push created the ref (new branch or tag): its file list has no base, so the "
+        "service never skips on paths; use it to reproduce the decision for such a push",
+    )
+    routes.add_argument(
+        "--truncated",
+        action="store_true",
+        help="the forge's commit list was incomplete (GitHub lists at most 2048 commits, GitLab "
+        "20; a forced push; a commit without file lists): the service then never skips on "
+        "paths, whatever --changed lists",
+    )
     routes.add_argument("-o", "--output", choices=["text", "json"], default="text")
     routes.add_argument(
         "--config", type=Path, help="YAML settings file (discovery namespaces, selector)"
@@ -264,7 +277,11 @@ async def _routes(args: argparse.Namespace) -> int:
         ref=args.ref if args.ref.startswith("refs/") else f"refs/heads/{args.ref}",
         deleted=args.deleted,
         default_branch=args.default_branch,
-        changed_paths=frozenset(args.changed) if args.changed else None,
+        changed_paths=(
+            frozenset(args.changed)
+            if args.changed and not (args.new_ref or args.truncated)
+            else None
+        ),
     )
     try:
         result, records = discovery.route_with_selector(repos, push=push, label_selector=selector)

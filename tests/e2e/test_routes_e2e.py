@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import envtest
 from tests.support.running import kube
 
@@ -54,6 +56,28 @@ def test_no_changed_files_means_path_filters_never_skip() -> None:
     assert result.returncode == 0
     assert "changed:    unknown (path filters never skip)" in result.stdout
     assert "reconcile:  2 of 3" in result.stdout
+
+
+@pytest.mark.parametrize("incomplete", ["--new-ref", "--truncated"])
+def test_incomplete_file_list_never_skips_on_paths(incomplete: str) -> None:
+    """A new ref or a truncated commit list: the service cannot trust --changed, nor can routes."""
+    common = ["--inventory", "config/examples", "--repo", "https://github.com/example/fleet"]
+    common += ["--ref", "main", "--changed", "apps/web.yaml", "-o", "json"]
+    complete = json.loads(routes(*common).stdout)
+    assert complete["reconcile"] == ["GitRepository/flux-system/fleet"]
+    result = routes(*common, incomplete)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["push"]["changed_paths"] is None
+    assert report["reconcile"] == [
+        "GitRepository/flux-system/fleet",
+        "GitRepository/flux-system/fleet-prod",
+    ]
+
+
+def test_routes_help_says_when_to_use_the_incomplete_flags() -> None:
+    text = routes("--help").stdout
+    assert "--new-ref" in text and "--truncated" in text and "never skips on paths" in text
 
 
 async def test_live_cluster_with_selector_and_suspended_objects(
