@@ -23,6 +23,7 @@ run: $(STAMP)
 
 ## test: the whole suite (unit, integration against a real kube-apiserver + etcd, e2e, lint)
 test: $(STAMP)
+	scripts/install-chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

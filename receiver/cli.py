@@ -1,5 +1,6 @@
 """Command line: `serve` runs the service, `send` signs and posts a sample push, `routes`
-explains which GitRepositories a push would reconcile (and why not the others).
+explains which GitRepositories a push would reconcile (and why not the others), `deliveries`
+prints the recent deliveries one replica's inspector holds (from its JSON API).
 
 Start-up problems (bad flag, bad config file, unloadable kubeconfig) print one line and exit
 with status 2; they never show a traceback.
@@ -15,6 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import structlog
@@ -24,6 +26,7 @@ from receiver.app import App
 from receiver.config import Settings, load
 from receiver.errors import ConfigError, KubeError, SelectorError
 from receiver.events import GitPush
+from receiver.inspector import views
 from receiver.kube import inventory, resources
 from receiver.kube.client import KubeClient
 from receiver.routing import explain
@@ -141,12 +144,35 @@ def _routes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
+def _deliveries_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deliveries = sub.add_parser(
+        "deliveries",
+        help="recent deliveries of one replica and what became of them (the inspector's API)",
+    )
+    deliveries.add_argument(
+        "id", nargs="?", type=int, help="one delivery's id: its objects, decisions and patches"
+    )
+    deliveries.add_argument(
+        "--url",
+        default=os.environ.get("GITOPS_RECEIVER_HEALTH_URL", "http://127.0.0.1:9440"),
+        help="the replica's health port (default $GITOPS_RECEIVER_HEALTH_URL, else "
+        "http://127.0.0.1:9440; in a cluster: kubectl port-forward to a pod's port 9440)",
+    )
+    deliveries.add_argument("--repo", help="only repositories containing this text")
+    deliveries.add_argument("--failed", action="store_true", help="only failed deliveries")
+    deliveries.add_argument("--outcome", help="only this outcome (accepted, unauthorized...)")
+    deliveries.add_argument("--source", help="only this source type (github, gitlab...)")
+    deliveries.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    deliveries.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gitops-receiver", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _send_parser(sub)
     _routes_parser(sub)
+    _deliveries_parser(sub)
     return parser
 
 
@@ -157,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve(args))
         if args.command == "routes":
             return asyncio.run(_routes(args))
+        if args.command == "deliveries":
+            return asyncio.run(_deliveries(args))
         return asyncio.run(_send(args))
     except ConfigError as exc:
         print(f"gitops-receiver: {exc}", file=sys.stderr)
@@ -291,6 +319,45 @@ async def _routes(args: argparse.Namespace) -> int:
         print(json.dumps(explain.render_json(result, push=push, records=records), indent=2))
     else:
         print(explain.render_text(result, push=push, records=records), end="")
+    return 0
+
+
+async def _deliveries(args: argparse.Namespace) -> int:
+    base = args.url.rstrip("/")
+    if args.id is not None:
+        url = f"{base}/api/deliveries/{args.id}"
+    else:
+        query = {
+            "repo": args.repo,
+            "outcome": args.outcome,
+            "source": args.source,
+            "failed": "1" if args.failed else None,
+            "limit": str(max(args.limit, 0)),
+        }
+        url = f"{base}/api/deliveries?" + urlencode({k: v for k, v in query.items() if v})
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as response,
+        ):
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        print(f"gitops-receiver deliveries: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or response.status >= 400:
+        error = answer.get("error") if isinstance(answer, dict) else text[:200]
+        print(f"gitops-receiver deliveries: HTTP {response.status}: {error}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(json.dumps(answer, indent=2))
+    elif args.id is not None:
+        print(views.render_detail_text(answer), end="")
+    else:
+        print(views.render_text(answer), end="")
     return 0
 
 

@@ -264,3 +264,115 @@ def render_missing(seq: str, *, replica: str) -> str:
         f'keeps only its own recent deliveries. <a href="{LIST_PATH}">all deliveries</a></p>'
     )
     return _page("no such delivery", body)
+
+
+# -- text, for `gitops-receiver deliveries` (it reads the JSON API, so it renders JSON) --------
+
+
+def _plain(value: object) -> str:
+    """One terminal-safe line: control characters (escape sequences, newlines) shown escaped."""
+    text = "" if value is None else str(value)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _aligned(table: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(cells, widths, strict=False)), cells[-1]]).rstrip()
+        for cells in table
+    ]
+
+
+def _objects_text(objects: list[dict[str, Any]]) -> str:
+    reconcile = [o for o in objects if o.get("decision") == Decision.RECONCILE.value]
+    done = {PatchState.PATCHED.value, PatchState.EXPANDED.value}
+    bad = {state.value for state in FAILED_PATCH_STATES}
+    patched = sum(1 for o in reconcile if o.get("patch") in done)
+    failed = sum(1 for o in reconcile if o.get("patch") in bad)
+    parts = [f"{patched}/{len(reconcile)} patched"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if len(objects) > len(reconcile):
+        parts.append(f"{len(objects) - len(reconcile)} skipped")
+    return ", ".join(parts)
+
+
+def render_text(listing: dict[str, Any]) -> str:
+    """The list API's answer as a header naming the replica, then one row per delivery."""
+    deliveries: list[dict[str, Any]] = listing.get("deliveries") or []
+    lines = [
+        f"replica:    {_plain(listing.get('replica'))} "
+        "(each replica keeps only its own deliveries)",
+        f"deliveries: {listing.get('matched', len(deliveries))} matched, "
+        f"{listing.get('recorded', 0)} kept (at most {listing.get('capacity', '?')})",
+        "",
+    ]
+    if not deliveries:
+        return "\n".join([*lines, "no deliveries match"]) + "\n"
+    header = ("ID", "TIME", "SOURCE", "REPOSITORY", "REF", "COMMIT", "OUTCOME", "OBJECTS")
+    rows = [header]
+    for d in deliveries:
+        outcome = f"{d.get('outcome')} {d.get('http_status')}"
+        if d.get("failed") and d.get("http_status", 0) < 400:
+            outcome += " (patch failed)"
+        rows.append(
+            (
+                str(d.get("id")),
+                _plain(d.get("time")),
+                _plain(d.get("source")),
+                _plain(d.get("repository") or "-"),
+                _plain(d.get("ref") or "-"),
+                _plain((d.get("commit") or "-")[:SHORT_SHA]),
+                _plain(outcome),
+                _objects_text(d.get("objects") or []),
+            )
+        )
+    return "\n".join([*lines, *_aligned(rows)]) + "\n"
+
+
+def render_detail_text(answer: dict[str, Any]) -> str:
+    """One delivery from the detail API: its facts, then each object with its decision."""
+    d: dict[str, Any] = answer.get("delivery") or {}
+    facts = (
+        ("replica", answer.get("replica")),
+        ("delivery", d.get("id")),
+        ("time", d.get("time")),
+        ("endpoint", d.get("endpoint")),
+        ("source", f"{d.get('source')} {d.get('event') or ''}".strip()),
+        ("delivery id", d.get("delivery_id")),
+        ("repository", d.get("repository")),
+        ("ref", d.get("ref")),
+        ("commit", d.get("commit")),
+        ("verification", d.get("verification")),
+        ("answer", f"{d.get('http_status')} {d.get('outcome')}"),
+        ("message", d.get("message")),
+        ("latency", f"{d.get('latency_ms')} ms"),
+    )
+    lines = [
+        f"{name + ':':<13} {_plain(value if value is not None else '-')}" for name, value in facts
+    ]
+    objects: list[dict[str, Any]] = d.get("objects") or []
+    lines.append("")
+    if objects:
+        table = [("OBJECT", "DECISION", "PATCH", "ATTEMPTS", "REASON")]
+        for o in objects:
+            reason = o.get("reason") or ""
+            if o.get("error"):
+                reason = f"{reason}; {o['error']}"
+            table.append(
+                (
+                    _plain(o.get("object")),
+                    _plain(o.get("decision")),
+                    _plain(o.get("patch") or "-"),
+                    str(o.get("attempts") or "-"),
+                    _plain(reason),
+                )
+            )
+        lines.extend(_aligned(table))
+    else:
+        lines.append("no candidate objects")
+    for s in d.get("statuses") or []:
+        lines.append(
+            f"status: {_plain(s.get('name'))} {_plain(s.get('state'))} ({_plain(s.get('outcome'))})"
+        )
+    return "\n".join(lines) + "\n"

@@ -161,3 +161,28 @@ def test_json_has_every_field_and_round_trips() -> None:
         "latency_ms",
     }
     assert views.list_json(journal, selection=Filter(), replica="r", limit=0)["deliveries"] == []
+
+
+def test_text_table_shows_control_characters_escaped() -> None:
+    journal = Journal()
+    journal.add(
+        Entry(
+            received_at_s=0.0,
+            endpoint="/webhooks/generic",
+            source="generic",
+            http_status=200,
+            outcome="accepted",
+            verification="verified",
+            latency_ms=1.0,
+            repository="github.com/x/\x1b[31mred\x1b[0m",
+            ref="refs/heads/a\nb",
+        )
+    )
+    text = views.render_text(views.list_json(journal, selection=Filter(), replica="r\x07"))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "github.com/x/\\x1b[31mred\\x1b[0m" in text
+    assert "refs/heads/a\\nb" in text
+    assert text.splitlines()[0].startswith("replica:    r\\x07 ")
+    assert len(text.splitlines()) == 5
+    empty = views.render_text(views.list_json(Journal(), selection=Filter(), replica="r"))
+    assert empty.endswith("\nno deliveries match\n")
