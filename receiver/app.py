@@ -29,7 +29,7 @@ from receiver.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.events import ObjectRef
 from receiver.http import health, server
-from receiver.inspector.journal import Journal
+from receiver.inspector.journal import Journal, StatusPost
 from receiver.inspector.tracker import Announce, Tracker
 from receiver.kube import inventory, objects, resources, watching
 from receiver.kube.client import KubeClient
@@ -42,6 +42,7 @@ from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, Pol
 from receiver.routing.receivers import Key, ReceiverTable, status_patch
 from receiver.sources import registry
 from receiver.sources.base import OidcSettings
+from receiver.status.model import StatusUpdate
 from receiver.status.service import StatusService
 from receiver.trigger.pending import requested_at
 from receiver.trigger.worker import ReconcileQueue
@@ -94,6 +95,8 @@ class App:
             )
         self.replica = settings.inspector.replica or replica_name()
         self.journal = Journal(capacity=settings.inspector.journal_size)
+        if self.status is not None:
+            self.status.reporter.on_done = self._status_done
         # Each landed patch becomes a ReconcileRequested Event (none in dry-run: no cluster).
         self.events: EventRecorder | None = None
         announce: Announce | None = None
@@ -242,6 +245,13 @@ class App:
         self.ports[name] = int(runner.addresses[-1][1])
         self._runners.append(runner)
         log.info("listening", port_name=name, address=f"{host}:{self.ports[name]}")
+
+    def _status_done(self, update: StatusUpdate, outcome: str) -> None:
+        """A commit status went out (or was dropped): shown on the deliveries of its commit."""
+        self.journal.status_posted(
+            commit=update.sha,
+            post=StatusPost(name=update.name, state=update.state.value, outcome=outcome),
+        )
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))

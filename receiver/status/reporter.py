@@ -137,6 +137,8 @@ class StatusReporter:
         self._workers: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
         self._closing = False
+        # Told how each update ended: the forge's answer, or why it was dropped (the inspector).
+        self.on_done: Callable[[StatusUpdate, str], None] | None = None
 
     # -- the synchronous side --------------------------------------------------------------
 
@@ -206,6 +208,8 @@ class StatusReporter:
     def _discard(self, item: _Item, *, reason: str) -> None:
         """Count an update that will never be posted, and let an identical one through later."""
         self._metrics.dropped.labels(reason=reason).inc()
+        if self.on_done is not None:
+            self.on_done(item.update, f"dropped: {reason}")
         key = item.update.status_key
         if self._last_accepted.get(key) == (item.update.state, item.update.description):
             del self._last_accepted[key]
@@ -350,6 +354,8 @@ class StatusReporter:
                 return
             else:
                 self._count(forge, outcome.value)
+                if self.on_done is not None:
+                    self.on_done(update, outcome.value)
                 log.info(
                     "status_posted",
                     forge_host=forge.host,

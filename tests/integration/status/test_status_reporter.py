@@ -353,6 +353,27 @@ async def test_5xx_gives_up_after_max_attempts(github_api: EmulatedGitHub) -> No
     assert harness.metric("gitops_receiver_status_dropped_total", reason="retries_exhausted") == 1
 
 
+async def test_each_update_reports_how_it_ended(github_api: EmulatedGitHub) -> None:
+    """The inspector hears each status's end: the forge's answer, or why it was dropped."""
+    harness = Harness(github_api)
+    ended: list[tuple[str, str, str]] = []
+    harness.reporter.on_done = lambda update, outcome: ended.append(
+        (update.sha, update.state.value, outcome)
+    )
+    harness.reporter.submit(
+        StatusUpdate(github_api.host, "acme/app", SHA_A, NAME, CommitState.PENDING, "p")
+    )
+    await harness.reporter.start()
+    await harness.idle()
+    github_api.fail_next(1, 422)
+    harness.reporter.submit(
+        StatusUpdate(github_api.host, "acme/app", SHA_B, NAME, CommitState.SUCCESS, "ok")
+    )
+    await harness.idle()
+    await harness.reporter.stop()
+    assert ended == [(SHA_A, "pending", "created"), (SHA_B, "success", "dropped: rejected")]
+
+
 @pytest.mark.parametrize("status", [401, 404, 422])
 async def test_refusals_are_not_retried(github_api: EmulatedGitHub, status: int) -> None:
     harness = Harness(github_api)
