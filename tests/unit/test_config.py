@@ -56,3 +56,11 @@ def test_the_documented_example_config_is_valid() -> None:
     settings = load(config_file=example, overrides={})
     assert set(settings.discovery.endpoints) == {"github", "gitlab"}
     assert settings.discovery.downstream
+
+
+def test_inspector_journal_size_defaults_to_1000_and_must_be_positive() -> None:
+    assert load(config_file=None, overrides={}).inspector.journal_size == 1000
+    settings = load(config_file=None, overrides={"inspector": {"journal_size": 5}})
+    assert settings.inspector.journal_size == 5
+    with pytest.raises(ConfigError, match="inspector.journal_size"):
+        load(config_file=None, overrides={"inspector": {"journal_size": 0}})
