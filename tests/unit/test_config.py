@@ -62,5 +62,5 @@ def test_inspector_journal_size_defaults_to_1000_and_must_be_positive() -> None:
     assert load(config_file=None, overrides={}).inspector.journal_size == 1000
     settings = load(config_file=None, overrides={"inspector": {"journal_size": 5}})
     assert settings.inspector.journal_size == 5
-    with pytest.raises(ConfigError, match="inspector.journal_size"):
+    with pytest.raises(ConfigError, match=r"inspector\.journal_size"):
         load(config_file=None, overrides={"inspector": {"journal_size": 0}})
