@@ -39,8 +39,8 @@ def routing_figures(sizes: list[int], *, repos: int, pushes: int) -> dict[int, d
     """Discovery fed the seeded objects in-process: tracemalloc bytes per object, and median
     `Discovery.route()` for GitHub pushes parsed by the real source, both spread over the used
     repositories and to a one-object probe repository (same work at every size)."""
-    from receiver.discovery import Discovery
     from receiver.events import GitPush
+    from receiver.routing.discovery import Discovery
     from receiver.sources import github
     from receiver.sources.base import RawDelivery
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from receiver.events import ObjectRef
+from receiver.objects.resources import GIT_REPOSITORY
 from receiver.poller import refs, runner
 from receiver.routing.refs import RefSpec
 from tests.support import gitserver
@@ -44,7 +45,7 @@ async def _bench(root: Path, *, remotes: int, concurrency: int, backend: str) ->
     daemon = gitserver.GitDaemon(root, max_connections=concurrency * 4)
     records = [
         refs.PollRecord(
-            ref=ObjectRef(refs.GITREPOSITORY_API_VERSION, "GitRepository", "bench", f"r{index}"),
+            ref=ObjectRef(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, "bench", f"r{index}"),
             url=daemon.url(f"repo-{index:04d}"),
             spec_ref=RefSpec(branch="master"),
             artifact_revision=f"master@sha1:{'0' * 40 if index % 100 == 0 else sha}",

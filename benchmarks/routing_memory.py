@@ -1,7 +1,7 @@
 """Benchmark: RouteIndex memory per object and route() latency at 100, 10,000 and 100,000 objects.
 
 Objects are spread over 10,000 repositories (object i uses repository i mod 10,000), built
-from raw GitRepository dicts the way the watch feeds them (kube/objects.py), the raw dicts
+from raw GitRepository dicts the way the watch feeds them (routing/records.py), the raw dicts
 dropped. Memory is what tracemalloc sees the index retain, per object. Latency is the median
 (and p99) of route() for pushes naming three URLs (https clone, ssh, web), measured without
 tracemalloc. A script that prints figures, not a test.
@@ -19,7 +19,7 @@ import tracemalloc
 from typing import Any
 
 from receiver.events import GitPush
-from receiver.kube import objects
+from receiver.routing import records
 from receiver.routing.index import RouteIndex
 
 SIZES = (100, 10_000, 100_000)
@@ -61,10 +61,10 @@ def build(size: int) -> RouteIndex:
     """`size` objects over the repositories, plus one probe object alone in its repository."""
     index = RouteIndex()
     for i in range(size):
-        index.upsert(objects.record_from_git_repository(raw_git_repository(i)))
+        index.upsert(records.record_from_git_repository(raw_git_repository(i)))
     probe = raw_git_repository(size)
     probe["spec"]["url"] = f"https://git.example.com/{PROBE_PATH}.git"
-    index.upsert(objects.record_from_git_repository(probe))
+    index.upsert(records.record_from_git_repository(probe))
     return index
 
 

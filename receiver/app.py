@@ -25,21 +25,24 @@ from aiohttp import web
 from receiver import backoff, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
-from receiver.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
 from receiver.errors import ConfigError, KubeError, KubeRejected
 from receiver.events import ObjectRef
 from receiver.http import health, server
 from receiver.inspector.journal import Journal, StatusPost
 from receiver.inspector.tracker import Announce, Tracker
-from receiver.kube import inventory, objects, resources, watching
+from receiver.kube import inventory, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.patching import Cluster, LiveCluster
 from receiver.kube.recorder import EventRecorder
 from receiver.metrics import Metrics
+from receiver.objects import raw, resources
+from receiver.objects.raw import Key
 from receiver.pipeline import Pipeline, endpoint_source
 from receiver.poller import refs as poll_refs
 from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, PollerSettings
-from receiver.routing.receivers import Key, ReceiverTable, status_patch
+from receiver.routing import records
+from receiver.routing.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
+from receiver.routing.receivers import ReceiverTable, status_patch
 from receiver.sources import registry
 from receiver.sources.base import OidcSettings
 from receiver.status.model import StatusUpdate
@@ -272,15 +275,15 @@ class App:
     def _start_inventory(self) -> None:
         for obj in self._inventory_objects:
             if obj.get("kind") == "Secret":
-                self._on_secret(watching.ADDED, obj)
+                self._on_secret(raw.ADDED, obj)
         for obj in self._inventory_objects:
             if obj.get("kind") == "Receiver":
-                self._on_receiver(watching.ADDED, obj)
+                self._on_receiver(raw.ADDED, obj)
         feeds = self._discovery_feeds()
         for obj in self._inventory_objects:
             for resource, on_event in feeds:
                 if obj.get("kind") == resource.kind:
-                    on_event(watching.ADDED, obj)
+                    on_event(raw.ADDED, obj)
 
     async def _start_live(self, client: KubeClient) -> None:
         receiver_type = await self._receiver_resource(client)
@@ -369,11 +372,11 @@ class App:
     def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         self.discovery.apply_git_repository(event, obj)
         if self.status is not None:
-            ref = objects.object_ref(obj, default_api_version=objects.GIT_REPOSITORY_API_VERSION)
+            ref = records.object_ref(obj, resources.GIT_REPOSITORY)
             self.status.on_source(event, obj, downstream=self.discovery.readers.downstream_of(ref))
         if self.poller is not None:
-            key = watching.object_key(obj)
-            if event == watching.DELETED:
+            key = raw.object_key(obj)
+            if event == raw.DELETED:
                 self._poll_records.pop(key, None)
             else:
                 self._poll_records[key] = poll_refs.record_from_object(obj)

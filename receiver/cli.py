@@ -21,15 +21,16 @@ from urllib.parse import urlencode
 import aiohttp
 import structlog
 
-from receiver import discovery, logs, samples
+from receiver import logs, samples
 from receiver.app import App
 from receiver.config import Settings, load
 from receiver.errors import ConfigError, KubeError, SelectorError
 from receiver.events import GitPush
 from receiver.inspector import views
-from receiver.kube import inventory, resources
+from receiver.kube import inventory
 from receiver.kube.client import KubeClient
-from receiver.routing import explain
+from receiver.objects import resources
+from receiver.routing import discovery, explain
 
 log = structlog.get_logger(__name__)
 

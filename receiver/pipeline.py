@@ -22,7 +22,6 @@ import structlog
 from receiver import logs, oidc_keys
 from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
-from receiver.discovery import Discovery, Routed
 from receiver.errors import (
     AuthenticationFailed,
     ReceiverNotReady,
@@ -30,9 +29,9 @@ from receiver.errors import (
     UnknownKind,
 )
 from receiver.events import Event, GitPush, Ignored, ImagePush, ObjectRef, Signal
-from receiver.kube.patching import Selector
-from receiver.kube.resources import resource_for
 from receiver.metrics import Metrics
+from receiver.objects.resources import Selector, resource_for
+from receiver.routing.discovery import Discovery, Routed
 from receiver.routing.receivers import ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry
 from receiver.sources.base import (

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from receiver.events import ObjectRef
 from receiver.inspector.journal import Journal, ObjectKey, PatchState, describe_request
-from receiver.kube.patching import Selector
+from receiver.objects.resources import Selector
 from receiver.trigger.worker import PATCHED, Attempted, Target
 
 Announce = Callable[[ObjectRef, str | None, str], None]  # target, uid, message

@@ -16,8 +16,8 @@ import yaml
 
 from receiver.errors import ConfigError, TargetNotFound
 from receiver.events import ObjectRef
-from receiver.kube.patching import Selector, reconcile_patch
-from receiver.kube.resources import ResourceType
+from receiver.kube.patching import reconcile_patch
+from receiver.objects.resources import ResourceType, Selector
 
 log = structlog.get_logger(__name__)
 

@@ -8,28 +8,13 @@ works for every kind and version without a typed client (as Flux's own receiver 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from receiver.events import ObjectRef
 from receiver.kube.client import KubeClient
-from receiver.kube.resources import ResourceType, resource_for
+from receiver.objects.resources import ResourceType, Selector, resource_for
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Selector:
-    """`name: '*'` with `matchLabels`: every object of a kind in a namespace with those labels."""
-
-    api_version: str
-    kind: str
-    namespace: str
-    match_labels: tuple[tuple[str, str], ...]
-
-    def __str__(self) -> str:
-        labels = ",".join(f"{key}={value}" for key, value in self.match_labels)
-        return f"{self.kind}/{self.namespace}/*[{labels}]"
 
 
 class Cluster(Protocol):
@@ -68,7 +53,7 @@ class LiveCluster:
 
     async def select(self, selector: Selector) -> list[ObjectRef]:
         resource = _resource(selector.api_version, selector.kind)
-        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in selector.match_labels)}
+        query = {"labelSelector": selector.label_selector}
         listing = await self._client.get(
             resource.collection_path(namespace=selector.namespace), query=query
         )

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
@@ -21,11 +20,11 @@ from receiver import backoff
 from receiver.config import WatchSettings
 from receiver.errors import KubeError, KubeErrorFromEvent, KubeRejected, ResourceExpired
 from receiver.kube.client import JsonObject, KubeClient
-from receiver.kube.resources import ResourceType
+from receiver.objects import raw
+from receiver.objects.resources import ResourceType
 
 log = structlog.get_logger(__name__)
 
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 OnEvent = Callable[[str, JsonObject], None]
 _LIST_PAGE = 500
 
@@ -37,11 +36,6 @@ class WatchState:
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     relists: int = 0
     reconnects: int = 0
-
-
-def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 async def watch_forever(
@@ -128,10 +122,10 @@ def _apply(
     version = obj.get("metadata", {}).get("resourceVersion")
     if kind == "BOOKMARK":
         return str(version) if version else None
-    key = object_key(obj)
-    if kind == DELETED:
+    key = raw.object_key(obj)
+    if kind == raw.DELETED:
         known.pop(key, None)
-    elif kind in (ADDED, MODIFIED):
+    elif kind in (raw.ADDED, raw.MODIFIED):
         known[key] = str(version)
     else:
         return None
@@ -156,11 +150,11 @@ async def _relist(
             page_query["continue"] = continue_token
         page = await client.get(path, query=page_query, timeout_s=120)
         for obj in page.get("items") or []:
-            key = object_key(obj)
+            key = raw.object_key(obj)
             seen.add(key)
             version = str(obj.get("metadata", {}).get("resourceVersion", ""))
             if known.get(key) != version:
-                event = MODIFIED if key in known else ADDED
+                event = raw.MODIFIED if key in known else raw.ADDED
                 known[key] = version
                 on_event(event, _typed(obj, resource))
         metadata = page.get("metadata", {})
@@ -170,5 +164,5 @@ async def _relist(
     for key in [key for key in known if key not in seen]:
         del known[key]
         gone = {"metadata": {"namespace": key[0], "name": key[1]}}
-        on_event(DELETED, _typed(gone, resource))
+        on_event(raw.DELETED, _typed(gone, resource))
     return str(metadata.get("resourceVersion", ""))

@@ -16,11 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from receiver.errors import ConstraintError, LsRemoteMalformed, UnsupportedUrl
 from receiver.events import ObjectRef
+from receiver.objects import raw, resources
 from receiver.routing import semver
 from receiver.routing.refs import FLUX_DEFAULT_BRANCH, HEADS, TAGS, RefSpec
-
-GITREPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
-GITREPOSITORY_KIND = "GitRepository"
 
 # Opt-out: `gitops-receiver.io/poll: "false"` on the GitRepository.
 POLL_ANNOTATION = "gitops-receiver.io/poll"
@@ -105,23 +103,22 @@ class RemoteGroup:
 
 def record_from_object(obj: Mapping[str, Any]) -> PollRecord:
     """A `PollRecord` from a GitRepository as the API server returns it (a plain dict)."""
-    metadata = _mapping(obj.get("metadata"))
-    spec = _mapping(obj.get("spec"))
-    status = _mapping(obj.get("status"))
-    secret_ref = _mapping(spec.get("secretRef"))
-    artifact = _mapping(status.get("artifact"))
-    annotations = _mapping(metadata.get("annotations"))
+    metadata = raw.mapping(obj.get("metadata"))
+    spec = raw.mapping(obj.get("spec"))
+    status = raw.mapping(obj.get("status"))
+    secret_ref = raw.mapping(spec.get("secretRef"))
+    artifact = raw.mapping(status.get("artifact"))
+    annotations = raw.mapping(metadata.get("annotations"))
     secret_name = secret_ref.get("name")
     revision = artifact.get("revision")
     return PollRecord(
-        ref=ObjectRef(
-            api_version=str(obj.get("apiVersion") or GITREPOSITORY_API_VERSION),
-            kind=str(obj.get("kind") or GITREPOSITORY_KIND),
-            namespace=str(metadata.get("namespace", "")),
-            name=str(metadata.get("name", "")),
+        ref=raw.object_ref(
+            obj,
+            default_api_version=resources.GIT_REPOSITORY.api_version,
+            default_kind=resources.GIT_REPOSITORY.kind,
         ),
         url=str(spec.get("url", "")),
-        spec_ref=RefSpec.from_spec(_mapping(spec.get("ref"))),
+        spec_ref=RefSpec.from_spec(raw.mapping(spec.get("ref"))),
         secret_name=secret_name if isinstance(secret_name, str) and secret_name else None,
         artifact_revision=revision if isinstance(revision, str) and revision else None,
         suspended=spec.get("suspend") is True,
@@ -151,8 +148,8 @@ def parse_ls_remote(text: str) -> RemoteRefs:
     shas: dict[str, str] = {}
     peeled: dict[str, str] = {}
     head_target: str | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip("\r")
+    for number, text_line in enumerate(text.splitlines(), start=1):
+        line = text_line.strip("\r")
         if not line.strip():
             continue
         left, tab, right = line.partition("\t")
@@ -319,7 +316,3 @@ def _key_order(key: RemoteKey) -> tuple[str, str, str]:
 def _lookup(remote: RemoteRefs, ref_name: str) -> Resolved | None:
     sha = remote.shas.get(ref_name)
     return None if sha is None else Resolved(ref_name=ref_name, sha=sha)
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

@@ -31,6 +31,7 @@ from typing import Any, Final, TypeAlias
 
 from receiver.errors import ConstraintError
 from receiver.events import GitPush, ImagePush, ObjectRef
+from receiver.objects import raw
 from receiver.routing import images, semver, urls
 from receiver.routing.images import NormalizedImage
 from receiver.routing.index import Hit, Skip, SkipCause
@@ -178,20 +179,20 @@ def application_record(obj: Mapping[str, Any]) -> ApplicationRecord | None:
     ref = _object_ref(obj, kind=APPLICATION)
     if ref is None:
         return None
-    spec = _mapping(obj.get("spec"))
-    metadata = _mapping(obj.get("metadata"))
-    annotation = _mapping(metadata.get("annotations")).get(PATHS_ANNOTATION)
+    spec = raw.mapping(obj.get("spec"))
+    metadata = raw.mapping(obj.get("metadata"))
+    annotation = raw.mapping(metadata.get("annotations")).get(PATHS_ANNOTATION)
     paths_value = annotation if isinstance(annotation, str) else None
     sources: list[ArgoSource] = []
-    hydrator = _mapping(spec.get("sourceHydrator"))
+    hydrator = raw.mapping(spec.get("sourceHydrator"))
     if hydrator:
-        dry = _mapping(hydrator.get("drySource"))
-        sync = _mapping(hydrator.get("syncSource"))
-        sync_path = _text(sync.get("path"))
+        dry = raw.mapping(hydrator.get("drySource"))
+        sync = raw.mapping(hydrator.get("syncSource"))
+        sync_path = raw.text(sync.get("path"))
         sources.append(
             _source(
-                repo_url=_text(sync.get("repoURL")) or _text(dry.get("repoURL")),
-                target_revision=_text(sync.get("targetBranch")),
+                repo_url=raw.text(sync.get("repoURL")) or raw.text(dry.get("repoURL")),
+                target_revision=raw.text(sync.get("targetBranch")),
                 path=sync_path,
                 chart="",
                 refresh_paths=_clean_all([sync_path]),
@@ -200,8 +201,8 @@ def application_record(obj: Mapping[str, Any]) -> ApplicationRecord | None:
         sources.append(_raw_source(dry, paths_value))
     else:
         listed = [s for s in spec.get("sources") or () if isinstance(s, Mapping)]
-        if not listed and _mapping(spec.get("source")):
-            listed = [_mapping(spec.get("source"))]
+        if not listed and raw.mapping(spec.get("source")):
+            listed = [raw.mapping(spec.get("source"))]
         sources.extend(_raw_source(source, paths_value) for source in listed)
     return ApplicationRecord(ref=ref, sources=tuple(sources), labels=_labels(metadata))
 
@@ -213,9 +214,9 @@ def application_set_record(obj: Mapping[str, Any]) -> ApplicationSetRecord | Non
         return None
     generators: list[GitGenerator] = []
     every_push = _collect_generators(
-        _mapping(obj.get("spec")).get("generators"), found=generators, depth=0
+        raw.mapping(obj.get("spec")).get("generators"), found=generators, depth=0
     )
-    metadata = _mapping(obj.get("metadata"))
+    metadata = raw.mapping(obj.get("metadata"))
     if any(g.repo_key is None and _TEMPLATE in g.repo_url for g in generators):
         every_push = True
     return ApplicationSetRecord(
@@ -243,27 +244,27 @@ def _collect_generators(value: object, *, found: list[GitGenerator], depth: int)
     if depth > _MAX_GENERATOR_DEPTH or not isinstance(value, Sequence):
         return plugin
     for item in value:
-        generator = _mapping(item)
-        git = _mapping(generator.get("git"))
+        generator = raw.mapping(item)
+        git = raw.mapping(generator.get("git"))
         if git:
-            repo_url = _text(git.get("repoURL"))
+            repo_url = raw.text(git.get("repoURL"))
             key = None if _TEMPLATE in repo_url else repo_key(repo_url)
-            found.append(GitGenerator(repo_url, key, _text(git.get("revision"))))
-        if _mapping(generator.get("plugin")):
+            found.append(GitGenerator(repo_url, key, raw.text(git.get("revision"))))
+        if raw.mapping(generator.get("plugin")):
             plugin = True
         for nested in ("matrix", "merge"):
-            children = _mapping(generator.get(nested)).get("generators")
+            children = raw.mapping(generator.get(nested)).get("generators")
             plugin |= _collect_generators(children, found=found, depth=depth + 1)
     return plugin
 
 
 def _raw_source(source: Mapping[str, Any], paths_value: str | None) -> ArgoSource:
-    path = _text(source.get("path"))
+    path = raw.text(source.get("path"))
     return _source(
-        repo_url=_text(source.get("repoURL")),
-        target_revision=_text(source.get("targetRevision")),
+        repo_url=raw.text(source.get("repoURL")),
+        target_revision=raw.text(source.get("targetRevision")),
         path=path,
-        chart=_text(source.get("chart")),
+        chart=raw.text(source.get("chart")),
         refresh_paths=refresh_paths(paths_value, source_path=path),
     )
 
@@ -362,8 +363,8 @@ def refresh_paths(annotation: str | None, *, source_path: str) -> tuple[str, ...
     if not annotation:
         return ()
     found: list[str] = []
-    for raw in annotation.split(";"):
-        item = raw.strip()
+    for part in annotation.split(";"):
+        item = part.strip()
         if not item:
             continue
         joined = item[1:] if item.startswith("/") else posixpath.join(source_path, item)
@@ -563,12 +564,12 @@ def is_argocd(ref: ObjectRef) -> bool:
 
 
 def _object_ref(obj: Mapping[str, Any], *, kind: str) -> ObjectRef | None:
-    metadata = _mapping(obj.get("metadata"))
-    name, namespace = metadata.get("name"), metadata.get("namespace")
-    if not isinstance(name, str) or not name or not isinstance(namespace, str) or not namespace:
+    """The watched `kind` named by the object's key; None without a namespace and a name."""
+    namespace, name = raw.object_key(obj)
+    if not namespace or not name:
         return None
     return ObjectRef(
-        api_version=_text(obj.get("apiVersion")) or API_VERSION,
+        api_version=raw.text(obj.get("apiVersion")) or API_VERSION,
         kind=kind,
         namespace=namespace,
         name=name,
@@ -576,15 +577,7 @@ def _object_ref(obj: Mapping[str, Any], *, kind: str) -> ObjectRef | None:
 
 
 def _labels(metadata: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    labels = _mapping(metadata.get("labels"))
+    labels = raw.mapping(metadata.get("labels"))
     return tuple(
         sorted((k, v) for k, v in labels.items() if isinstance(k, str) and isinstance(v, str))
     )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 from receiver.errors import ConstraintError
 from receiver.events import ImagePush, ObjectRef
+from receiver.objects import raw
 from receiver.routing import semver
 from receiver.routing.index import Hit, Skip, SkipCause
 
@@ -153,32 +154,18 @@ ImageRecord: TypeAlias = ImageRepositoryRecord | OciRepositoryRecord | HelmOciRe
 
 
 def _object_ref(obj: Mapping[str, Any]) -> ObjectRef | None:
-    meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
-        return None
-    name, namespace = meta.get("name"), meta.get("namespace")
-    if not isinstance(name, str) or not isinstance(namespace, str):
-        return None
-    return ObjectRef(
-        api_version=str(obj.get("apiVersion", "")),
-        kind=str(obj.get("kind", "")),
-        namespace=namespace,
-        name=name,
-    )
-
-
-def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+    """None for an object without a namespace and a name: it cannot be reconciled."""
+    ref = raw.object_ref(obj)
+    return ref if ref.namespace and ref.name else None
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return raw.text(value) or None
 
 
 def image_repository_record(obj: Mapping[str, Any]) -> ImageRepositoryRecord | None:
     """From an `ImageRepository` object; None when `spec.image` is missing or not an image."""
-    ref, spec = _object_ref(obj), _spec(obj)
+    ref, spec = _object_ref(obj), raw.mapping(obj.get("spec"))
     image = normalize_image(_text(spec.get("image")) or "")
     if ref is None or image is None:
         return None
@@ -187,13 +174,12 @@ def image_repository_record(obj: Mapping[str, Any]) -> ImageRepositoryRecord | N
 
 def oci_repository_record(obj: Mapping[str, Any]) -> OciRepositoryRecord | None:
     """From an `OCIRepository`; None unless `spec.url` is an `oci://` image reference."""
-    ref, spec = _object_ref(obj), _spec(obj)
+    ref, spec = _object_ref(obj), raw.mapping(obj.get("spec"))
     url = _text(spec.get("url")) or ""
     image = normalize_image(url) if url.lower().startswith(OCI_SCHEME) else None
     if ref is None or image is None:
         return None
-    selector = spec.get("ref")
-    selector = selector if isinstance(selector, Mapping) else {}
+    selector = raw.mapping(spec.get("ref"))
     return OciRepositoryRecord(
         ref=ref,
         image=image,
@@ -207,7 +193,7 @@ def oci_repository_record(obj: Mapping[str, Any]) -> OciRepositoryRecord | None:
 
 def helm_oci_record(obj: Mapping[str, Any]) -> HelmOciRecord | None:
     """From a `HelmRepository`; None unless `spec.type` is `oci` and the URL is `oci://`."""
-    ref, spec = _object_ref(obj), _spec(obj)
+    ref, spec = _object_ref(obj), raw.mapping(obj.get("spec"))
     url = _text(spec.get("url")) or ""
     if spec.get("type") != "oci" or not url.lower().startswith(OCI_SCHEME):
         return None

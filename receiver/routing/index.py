@@ -1,6 +1,6 @@
 """The route index: normalised repository URL -> GitRepository records, and push -> targets.
 
-Pure: no I/O, no clock. The watch edge (kube/objects.py builds the records) calls upsert and
+Pure: no I/O, no clock. The watch edge (routing/records.py builds the records) calls upsert and
 remove; the pipeline calls route. A lookup costs one dict probe per URL the push names, so it
 does not grow with the number of objects. Records are small (slots, shared strings, shared
 RefSpec values): the budget is 1 KiB per object, dict overhead included.

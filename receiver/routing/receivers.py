@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.objects import raw
+from receiver.objects.raw import Key
 from receiver.routing.hooks import WebhookPath, webhook_path
-
-Key = tuple[str, str]  # (namespace, name)
 
 READY = "Ready"
 REASON_SUCCEEDED = "Succeeded"
@@ -64,12 +64,12 @@ class ReceiverEntry:
 def decode_secret_data(obj: Mapping[str, Any]) -> dict[str, bytes]:
     """A Secret's `data` (base64) and `stringData` as bytes; undecodable keys are dropped."""
     decoded: dict[str, bytes] = {}
-    for key, value in (obj.get("data") or {}).items():
+    for key, value in raw.mapping(obj.get("data")).items():
         try:
             decoded[key] = base64.b64decode(value or "", validate=True)
         except (binascii.Error, ValueError, TypeError):
             continue
-    for key, value in (obj.get("stringData") or {}).items():
+    for key, value in raw.mapping(obj.get("stringData")).items():
         decoded[key] = str(value).encode()
     return decoded
 
@@ -79,7 +79,7 @@ def _resource_refs(spec: Mapping[str, Any], namespace: str) -> tuple[ResourceRef
     for item in spec.get("resources") or []:
         if not isinstance(item, Mapping) or not item.get("kind") or not item.get("name"):
             continue
-        labels = item.get("matchLabels") or {}
+        labels = raw.mapping(item.get("matchLabels"))
         refs.append(
             ResourceRef(
                 kind=str(item["kind"]),
@@ -121,12 +121,11 @@ class ReceiverTable:
 
     def apply_receiver(self, event: str, obj: Mapping[str, Any]) -> Key:
         """Record an ADDED/MODIFIED/DELETED Receiver; returns its key."""
-        meta = obj.get("metadata") or {}
-        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        key = raw.object_key(obj)
         old = self._objects.pop(key, None)
         if old is not None:
             self._by_secret.get(_secret_key(old), set()).discard(key)
-        if event != "DELETED":
+        if event != raw.DELETED:
             self._objects[key] = obj
             self._by_secret.setdefault(_secret_key(obj), set()).add(key)
         self._rebuild(key)
@@ -134,9 +133,8 @@ class ReceiverTable:
 
     def apply_secret(self, event: str, obj: Mapping[str, Any]) -> list[Key]:
         """Record a Secret change; returns the keys of the receivers that name it."""
-        meta = obj.get("metadata") or {}
-        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-        if event == "DELETED":
+        key = raw.object_key(obj)
+        if event == raw.DELETED:
             self._secrets.pop(key, None)
         else:
             self._secrets[key] = decode_secret_data(obj)
@@ -159,8 +157,8 @@ class ReceiverTable:
 
 
 def _secret_key(obj: Mapping[str, Any]) -> Key:
-    namespace = str((obj.get("metadata") or {}).get("namespace", ""))
-    return (namespace, str(((obj.get("spec") or {}).get("secretRef") or {}).get("name", "")))
+    secret_ref = raw.mapping(raw.mapping(obj.get("spec")).get("secretRef"))
+    return (raw.object_key(obj)[0], raw.text(secret_ref.get("name")))
 
 
 def build_entry(
@@ -169,10 +167,10 @@ def build_entry(
     secrets: Mapping[Key, Mapping[str, bytes]],
     supported_types: frozenset[str],
 ) -> ReceiverEntry:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-    type_name = str(spec.get("type", ""))
+    meta = raw.mapping(obj.get("metadata"))
+    spec = raw.mapping(obj.get("spec"))
+    namespace, name = raw.object_key(obj)
+    type_name = raw.text(spec.get("type"))
     secret_name = _secret_key(obj)[1]
     secret = secrets.get((namespace, secret_name))
     token = secret.get("token") if secret is not None else None
@@ -204,8 +202,8 @@ def build_entry(
         ready=ready,
         reason=reason,
         message=message,
-        status=obj.get("status") or {},
-        requested_at=(meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION),
+        status=raw.mapping(obj.get("status")),
+        requested_at=raw.mapping(meta.get("annotations")).get(RECONCILE_REQUEST_ANNOTATION),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from receiver.objects import raw
 from receiver.status import flux
 from receiver.status.flux import Observation, Revision
 from receiver.status.model import CommitState
@@ -35,17 +36,17 @@ def observe(obj: Mapping[str, Any]) -> Observation | None:
     (rolling out). Out of sync (a manual-sync Application, or auto-sync not started yet) ->
     running. Unknown with an error condition (`ComparisonError`…) -> failure.
     """
-    ref = flux.object_ref(obj)
+    ref = raw.object_ref(obj)
     if ref.kind != APPLICATION or ref.api_version.partition("/")[0] != GROUP:
         return None
-    status = _mapping(obj.get("status"))
-    operation = _mapping(status.get("operationState"))
-    sync = _mapping(status.get("sync"))
-    health = _mapping(status.get("health"))
+    status = raw.mapping(obj.get("status"))
+    operation = raw.mapping(status.get("operationState"))
+    sync = raw.mapping(status.get("sync"))
+    health = raw.mapping(status.get("health"))
     applied = _applied(status)
     phase = _text(operation.get("phase"))
-    operation_revision = _revision(_mapping(operation.get("syncResult"))) or _revision(
-        _mapping(_mapping(operation.get("operation")).get("sync"))
+    operation_revision = _revision(raw.mapping(operation.get("syncResult"))) or _revision(
+        raw.mapping(raw.mapping(operation.get("operation")).get("sync"))
     )
     synced_revision = _revision(sync)
     message = _text(operation.get("message"))
@@ -119,7 +120,9 @@ def _revision(section: Mapping[str, Any]) -> Revision | None:
 
 def _applied(status: Mapping[str, Any]) -> Revision | None:
     """The commit of the last successful sync: the last `history` entry (highest `id`)."""
-    entries = [_mapping(item) for item in status.get("history") or () if isinstance(item, Mapping)]
+    entries = [
+        raw.mapping(item) for item in status.get("history") or () if isinstance(item, Mapping)
+    ]
     if not entries:
         return None
     return _revision(max(entries, key=_history_id))
@@ -132,7 +135,7 @@ def _history_id(entry: Mapping[str, Any]) -> int:
 
 def _error_condition(status: Mapping[str, Any]) -> str | None:
     for item in status.get("conditions") or ():
-        condition = _mapping(item)
+        condition = raw.mapping(item)
         kind = _text(condition.get("type"))
         if kind.endswith("Error"):
             return _described(kind, _text(condition.get("message")))
@@ -143,9 +146,5 @@ def _described(head: str, message: str) -> str:
     return f"{head}: {message}" if message else head
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return raw.text(value).strip()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from receiver.events import ObjectRef
+from receiver.objects import raw
 from receiver.status.model import CommitState
 
 MIN_SHA_CHARS: Final = 7
@@ -97,18 +98,8 @@ def revision_in(message: str) -> Revision | None:
 
 def source_revision(obj: Mapping[str, Any]) -> Revision | None:
     """The commit a GitRepository's current artifact was built from."""
-    artifact = _mapping(_mapping(obj.get("status")).get("artifact"))
+    artifact = raw.mapping(raw.mapping(obj.get("status")).get("artifact"))
     return parse_revision(artifact.get("revision"))
-
-
-def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
-    metadata = _mapping(obj.get("metadata"))
-    return ObjectRef(
-        api_version=str(obj.get("apiVersion", "")),
-        kind=str(obj.get("kind", "")),
-        namespace=str(metadata.get("namespace", "")),
-        name=str(metadata.get("name", "")),
-    )
 
 
 def observe(obj: Mapping[str, Any]) -> Observation | None:
@@ -119,11 +110,11 @@ def observe(obj: Mapping[str, Any]) -> Observation | None:
     except a waiting reason (`DependencyNotReady`) which stays running.
     None for an object of another kind.
     """
-    ref = object_ref(obj)
+    ref = raw.object_ref(obj)
     group = ref.api_version.partition("/")[0]
     if (ref.kind, group) not in WATCHED_KINDS:
         return None
-    status = _mapping(obj.get("status"))
+    status = raw.mapping(obj.get("status"))
     conditions = _conditions(status)
     ready = conditions.get("Ready")
     reconciling = conditions.get("Reconciling")
@@ -196,7 +187,9 @@ def _revisions(kind: str, status: Mapping[str, Any]) -> tuple[Revision | None, R
             status.get("lastAppliedRevision")
         )
         return attempted, applied
-    snapshots = [_mapping(item) for item in status.get("history") or () if isinstance(item, dict)]
+    snapshots = [
+        raw.mapping(item) for item in status.get("history") or () if isinstance(item, dict)
+    ]
     deployed = [item for item in snapshots if item.get("status") == "deployed"]
     latest = max(deployed, key=lambda item: _int(item.get("version")), default=None)
     applied = parse_revision(latest.get("chartVersion")) if latest else None
@@ -204,7 +197,7 @@ def _revisions(kind: str, status: Mapping[str, Any]) -> tuple[Revision | None, R
 
 
 def _stale(obj: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
-    generation = _mapping(obj.get("metadata")).get("generation")
+    generation = raw.mapping(obj.get("metadata")).get("generation")
     observed = status.get("observedGeneration")
     if not isinstance(generation, int) or not isinstance(observed, int):
         return False
@@ -223,10 +216,6 @@ def _message(condition: Mapping[str, Any] | None) -> str:
     if condition is None:
         return ""
     return str(condition.get("message") or "").strip()
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _int(value: object) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from receiver.events import GitPush, ObjectRef
+from receiver.objects import raw
 
 KUSTOMIZATION: Final = "Kustomization"
 HELM_RELEASE: Final = "HelmRelease"
@@ -60,16 +61,12 @@ def names_commits(obj: Mapping[str, Any]) -> bool:
     `sourceRef`; False for the default `ChartVersion`, a HelmRepository chart, and `chartRef`
     (an OCIRepository artifact, or a HelmChart whose strategy the release does not show).
     """
-    spec = _mapping(obj.get("spec"))
-    if _mapping(spec.get("chartRef")):
+    spec = raw.mapping(obj.get("spec"))
+    if raw.mapping(spec.get("chartRef")):
         return False
-    chart_spec = _mapping(_mapping(spec.get("chart")).get("spec"))
-    source_kind = _mapping(chart_spec.get("sourceRef")).get("kind")
+    chart_spec = raw.mapping(raw.mapping(spec.get("chart")).get("spec"))
+    source_kind = raw.mapping(chart_spec.get("sourceRef")).get("kind")
     return (
         chart_spec.get("reconcileStrategy") == COMMIT_STRATEGY
         and source_kind in COMMIT_CHART_SOURCES
     )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

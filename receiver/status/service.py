@@ -13,12 +13,13 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from receiver.events import GitPush, ObjectRef
+from receiver.objects import raw
 from receiver.status import argocd, flux, model, scope
 from receiver.status.journey import Journey
 from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
@@ -28,8 +29,6 @@ log = structlog.get_logger(__name__)
 
 SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
 """(namespace, name) -> the decoded data of a Secret the app watches, or None."""
-
-DELETED: Final = "DELETED"
 
 
 class StatusService:
@@ -124,13 +123,11 @@ class StatusService:
         event. `kind` names the watched kind for objects that carry none (the watch reports a
         vanished object with its metadata only)."""
         with _guard("on_flux_object"):
-            ref = flux.object_ref(obj)
-            if not ref.kind and kind:
-                ref = dataclasses.replace(ref, kind=kind)
+            ref = raw.object_ref(obj, default_kind=kind or "")
             key = scope.status_ref(ref)
             if key is None:
                 return
-            if event_type == DELETED:
+            if event_type == raw.DELETED:
                 self._journey.forget(key)
                 self._commit_releases.discard(key)
                 return
@@ -150,7 +147,7 @@ class StatusService:
         """A GitRepository watch event: the commit it now serves orders supersession right
         for its downstream objects even when no webhook announced that commit."""
         with _guard("on_source"):
-            if event_type == DELETED:
+            if event_type == raw.DELETED:
                 return
             revision = flux.source_revision(obj)
             if revision is None or not downstream:

@@ -34,8 +34,9 @@ from receiver.errors import (
     TargetNotFound,
 )
 from receiver.events import ObjectRef
-from receiver.kube.patching import Cluster, Selector
+from receiver.kube.patching import Cluster
 from receiver.metrics import Metrics
+from receiver.objects.resources import Selector
 from receiver.trigger.pending import PendingSet, requested_at
 
 log = structlog.get_logger(__name__)

@@ -24,8 +24,9 @@ from structlog.testing import capture_logs
 
 from receiver.config import WatchSettings
 from receiver.events import GitPush, ObjectRef
-from receiver.kube import resources, watching
+from receiver.kube import watching
 from receiver.kube.client import KubeClient
+from receiver.objects import raw, resources
 from receiver.routing.receivers import decode_secret_data
 from receiver.status.service import StatusService
 from receiver.status.settings import StatusSettings
@@ -210,8 +211,8 @@ class Stack:
 
     # watch callbacks: what the app will do
     def on_secret(self, event: str, obj: dict[str, Any]) -> None:
-        key = watching.object_key(obj)
-        if event == watching.DELETED:
+        key = raw.object_key(obj)
+        if event == raw.DELETED:
             self.secrets.pop(key, None)
         else:
             self.secrets[key] = decode_secret_data(obj)

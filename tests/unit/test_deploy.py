@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from receiver.config import Settings, load
-from receiver.kube import resources
+from receiver.objects import resources
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from receiver.config import WatchSettings
-from receiver.kube import resources, watching
+from receiver.kube import watching
 from receiver.kube.client import KubeClient
+from receiver.objects import raw, resources
 from tests import envtest
 from tests.support import faultproxy
 from tests.support.running import eventually, kube
@@ -29,7 +30,7 @@ class Seen:
     def __call__(self, event: str, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
         self.events.append((event, name))
-        if event == watching.DELETED:
+        if event == raw.DELETED:
             self.names.pop(name, None)
         else:
             self.names[name] = obj["spec"]["url"]

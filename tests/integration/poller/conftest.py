@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.errors import QueueFull
 from receiver.events import ObjectRef
+from receiver.objects.resources import GIT_REPOSITORY
 from receiver.poller import refs, runner
 from receiver.routing.refs import RefSpec
 from tests.support import gitserver
@@ -102,7 +103,7 @@ def record(
     suspended: bool = False,
 ) -> refs.PollRecord:
     return refs.PollRecord(
-        ref=ObjectRef(refs.GITREPOSITORY_API_VERSION, "GitRepository", namespace, name),
+        ref=ObjectRef(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, namespace, name),
         url=url,
         spec_ref=RefSpec.from_spec(ref or {"branch": "master"}),
         secret_name=secret,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from receiver.errors import UnknownKind
-from receiver.kube.resources import FLUX_KINDS, resource_for
+from receiver.objects.resources import FLUX_KINDS, resource_for
 
 
 @pytest.mark.parametrize("kind", sorted(FLUX_KINDS))

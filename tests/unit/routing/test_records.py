@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from receiver.events import ObjectRef
-from receiver.kube import objects
+from receiver.routing import records
 from receiver.routing.refs import RefSpec
 
 
@@ -26,7 +26,7 @@ def git_repository(**spec: Any) -> dict[str, Any]:
 
 
 def test_git_repository_record_carries_what_routing_needs() -> None:
-    record = objects.record_from_git_repository(git_repository(ref={"branch": "main"}))
+    record = records.record_from_git_repository(git_repository(ref={"branch": "main"}))
     assert record.ref == ObjectRef(
         "source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "app"
     )
@@ -39,7 +39,7 @@ def test_git_repository_record_carries_what_routing_needs() -> None:
 
 
 def test_suspend_and_missing_parts() -> None:
-    record = objects.record_from_git_repository(
+    record = records.record_from_git_repository(
         {"metadata": {"name": "x", "namespace": "ns"}, "spec": {"suspend": True}}
     )
     assert record.suspended is True
@@ -50,7 +50,7 @@ def test_suspend_and_missing_parts() -> None:
 
 
 def test_mistyped_fields_do_not_raise() -> None:
-    record = objects.record_from_git_repository(
+    record = records.record_from_git_repository(
         {"metadata": "nope", "spec": {"url": 7, "ref": "main", "suspend": "yes"}}
     )
     assert record.normalized_url is None and record.suspended is False
@@ -58,14 +58,14 @@ def test_mistyped_fields_do_not_raise() -> None:
 
 
 def test_equal_ref_specs_and_namespaces_are_shared() -> None:
-    first = objects.record_from_git_repository(git_repository(ref={"branch": "main"}))
-    second = objects.record_from_git_repository(git_repository(ref={"branch": "main"}))
+    first = records.record_from_git_repository(git_repository(ref={"branch": "main"}))
+    second = records.record_from_git_repository(git_repository(ref={"branch": "main"}))
     assert first.ref_spec is second.ref_spec
     assert first.ref.namespace is second.ref.namespace
 
 
 def test_kustomization_source_defaults_to_own_namespace() -> None:
-    record = objects.record_from_kustomization(
+    record = records.record_from_kustomization(
         {
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
@@ -80,7 +80,7 @@ def test_kustomization_source_defaults_to_own_namespace() -> None:
 
 
 def test_helmrelease_chart_spec_source_ref() -> None:
-    record = objects.record_from_helmrelease(
+    record = records.record_from_helmrelease(
         {
             "apiVersion": "helm.toolkit.fluxcd.io/v2",
             "kind": "HelmRelease",
@@ -103,7 +103,7 @@ def test_helmrelease_chart_spec_source_ref() -> None:
 
 
 def test_helmrelease_chart_ref_wins() -> None:
-    record = objects.record_from_helmrelease(
+    record = records.record_from_helmrelease(
         {
             "metadata": {"name": "web", "namespace": "team-a"},
             "spec": {
@@ -117,7 +117,7 @@ def test_helmrelease_chart_ref_wins() -> None:
 
 
 def test_missing_source_ref_gives_none() -> None:
-    record = objects.record_from_kustomization(
+    record = records.record_from_kustomization(
         {"metadata": {"name": "k", "namespace": "n"}, "spec": {}}
     )
     assert record.source is None

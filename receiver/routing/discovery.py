@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from receiver.events import Event, GitPush, ImagePush, ObjectRef
-from receiver.kube import objects
-from receiver.routing import images, selectors
+from receiver.objects import raw
+from receiver.routing import images, records, selectors
 from receiver.routing.index import (
     DownstreamIndex,
     GitRepoRecord,
@@ -24,7 +24,6 @@ from receiver.routing.index import (
     SkipCause,
 )
 
-DELETED = "DELETED"
 GIT_ENDPOINTS = frozenset({"github", "gitlab", "gitea", "bitbucket", "azure-devops"})
 # Endpoints whose payload names what was pushed; signal-only sources (generic-hmac, nexus,
 # cdevents) cannot be routed and are refused at start-up.
@@ -54,8 +53,8 @@ class Discovery:
         self.images = images.ImageIndex()
 
     def apply_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
-        record = objects.record_from_git_repository(obj)
-        if event == DELETED:
+        record = records.record_from_git_repository(obj)
+        if event == raw.DELETED:
             self.git.remove(record.ref)
         else:
             self.git.upsert(record)
@@ -63,21 +62,21 @@ class Discovery:
     def apply_reader(self, event: str, obj: Mapping[str, Any]) -> None:
         """A Kustomization or HelmRelease changed."""
         record = (
-            objects.record_from_helmrelease(obj)
+            records.record_from_helmrelease(obj)
             if obj.get("kind") == "HelmRelease"
             or str(obj.get("apiVersion", "")).startswith("helm.")
-            else objects.record_from_kustomization(obj)
+            else records.record_from_kustomization(obj)
         )
-        if event == DELETED:
+        if event == raw.DELETED:
             self.readers.remove(record.ref)
         else:
             self.readers.upsert(record)
 
     def apply_image_source(self, event: str, obj: Mapping[str, Any]) -> None:
         """An ImageRepository, OCIRepository or OCI HelmRepository changed."""
-        record = None if event == DELETED else images.record_from_object(obj)
+        record = None if event == raw.DELETED else images.record_from_object(obj)
         if record is None:
-            self.images.remove(objects.object_ref(obj, default_api_version=""))
+            self.images.remove(raw.object_ref(obj))
         else:
             self.images.put(record)
 
@@ -113,7 +112,7 @@ def route_with_selector(
     index = RouteIndex()
     excluded: list[GitRepoRecord] = []
     for obj in repositories:
-        record = objects.record_from_git_repository(obj)
+        record = records.record_from_git_repository(obj)
         if selectors.matches(label_selector, dict(record.labels)):
             index.upsert(record)
         else:
@@ -125,5 +124,5 @@ def route_with_selector(
         Skip(record.ref, SkipCause.SELECTOR, f"excluded by label selector {label_selector}")
         for record in hidden
     )
-    records = (*index.records_for(push.repo_urls), *hidden)
-    return replace(result, skipped=(*result.skipped, *skips)), records
+    found = (*index.records_for(push.repo_urls), *hidden)
+    return replace(result, skipped=(*result.skipped, *skips)), found

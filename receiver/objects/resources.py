@@ -1,8 +1,9 @@
-"""Flux kinds a reconcile request may name: kind -> API group, plural and default version.
+"""Flux kinds a reconcile request may name: kind -> API group, plural and default version;
+the API paths of their objects, and `Selector`, a label-selected set of them.
 
-Pure. A `spec.resources[]` entry without `apiVersion` gets the group's preferred version (read
-from API discovery at start-up where a cluster is reachable, else the defaults below, which are
-the versions current Flux serves as storage).
+Pure: `kube/` calls the paths computed here. A `spec.resources[]` entry without `apiVersion`
+gets the group's preferred version (read from API discovery at start-up where a cluster is
+reachable, else the defaults below, which are the versions current Flux serves as storage).
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ class ResourceType:
     def object_path(self, *, namespace: str, name: str, subresource: str | None = None) -> str:
         path = f"{self.collection_path(namespace=namespace)}/{name}"
         return f"{path}/{subresource}" if subresource else path
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Selector:
+    """`name: '*'` with `matchLabels`: every object of a kind in a namespace with those labels."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    match_labels: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/*[{self.label_selector}]"
+
+    @property
+    def label_selector(self) -> str:
+        """The `labelSelector` query value: `k=v,k2=v2`."""
+        return ",".join(f"{key}={value}" for key, value in self.match_labels)
 
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"

@@ -1,7 +1,8 @@
-"""Raw Flux objects (dicts as the API server returns them) -> routing records.
+"""Raw Flux objects (dicts as the API server returns them) -> Git routing records.
 
-Pure: no I/O, no kubernetes_asyncio. The watches hand each object here and feed the result to
-RouteIndex / DownstreamIndex. Strings repeated across thousands of objects (apiVersion,
+Pure: no I/O. The watches hand each GitRepository, Kustomization and HelmRelease here (through
+`discovery.py`) and the result goes to RouteIndex / DownstreamIndex; image sources have their
+records in `images.py`. Strings repeated across thousands of objects (apiVersion,
 kind, namespace, URLs, label keys) are interned and equal RefSpec values shared, so the
 index stays within its memory budget.
 """
@@ -13,12 +14,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from receiver.events import ObjectRef
+from receiver.objects import raw, resources
 from receiver.routing import paths, urls
 from receiver.routing.index import DownstreamRecord, GitRepoRecord, SourceKey
 from receiver.routing.refs import RefSpec
-
-GIT_REPOSITORY_API_VERSION = "source.toolkit.fluxcd.io/v1"
-GIT_REPOSITORY = "GitRepository"
 
 _T = TypeVar("_T")
 
@@ -35,17 +34,17 @@ def record_from_git_repository(obj: Mapping[str, Any]) -> GitRepoRecord:
     A missing `spec.url` or one that names no repository gives `normalized_url` None: the
     object is kept (explain can show it) but no push routes to it.
     """
-    spec = _mapping(obj.get("spec"))
-    url = _text(spec.get("url"))
+    spec = raw.mapping(obj.get("spec"))
+    url = raw.text(spec.get("url"))
     normalized = urls.normalize_git_url(url)
-    metadata = _mapping(obj.get("metadata"))
-    annotations = _mapping(metadata.get("annotations"))
+    metadata = raw.mapping(obj.get("metadata"))
+    annotations = raw.mapping(metadata.get("annotations"))
     annotation = annotations.get(paths.PATHS_ANNOTATION)
     return GitRepoRecord(
-        ref=object_ref(obj, default_api_version=GIT_REPOSITORY_API_VERSION),
+        ref=object_ref(obj, resources.GIT_REPOSITORY),
         url=sys.intern(url),
         normalized_url=None if normalized is None else urls.NormalizedUrl(sys.intern(normalized)),
-        ref_spec=_shared(RefSpec.from_spec(_mapping(spec.get("ref")))),
+        ref_spec=_shared(RefSpec.from_spec(raw.mapping(spec.get("ref")))),
         suspended=spec.get("suspend") is True,
         path_filters=_shared(
             paths.parse_paths(annotation if isinstance(annotation, str) else None)
@@ -56,8 +55,8 @@ def record_from_git_repository(obj: Mapping[str, Any]) -> GitRepoRecord:
 
 def record_from_kustomization(obj: Mapping[str, Any]) -> DownstreamRecord:
     """A Kustomization and its `spec.sourceRef` (namespace defaults to its own)."""
-    ref = object_ref(obj, default_api_version="kustomize.toolkit.fluxcd.io/v1")
-    source = _source_key(_mapping(_mapping(obj.get("spec")).get("sourceRef")), ref.namespace)
+    ref = object_ref(obj, resources.KUSTOMIZATION)
+    source = _source_key(raw.mapping(raw.mapping(obj.get("spec")).get("sourceRef")), ref.namespace)
     return DownstreamRecord(ref=ref, source=source)
 
 
@@ -66,38 +65,26 @@ def record_from_helmrelease(obj: Mapping[str, Any]) -> DownstreamRecord:
 
     Both default their namespace to the HelmRelease's own.
     """
-    ref = object_ref(obj, default_api_version="helm.toolkit.fluxcd.io/v2")
-    spec = _mapping(obj.get("spec"))
-    chart_ref = _mapping(spec.get("chartRef"))
+    ref = object_ref(obj, resources.HELM_RELEASE)
+    spec = raw.mapping(obj.get("spec"))
+    chart_ref = raw.mapping(spec.get("chartRef"))
     if not chart_ref:
-        chart_ref = _mapping(_mapping(_mapping(spec.get("chart")).get("spec")).get("sourceRef"))
+        chart_ref = raw.mapping(
+            raw.mapping(raw.mapping(spec.get("chart")).get("spec")).get("sourceRef")
+        )
     return DownstreamRecord(ref=ref, source=_source_key(chart_ref, ref.namespace))
 
 
-def object_ref(obj: Mapping[str, Any], *, default_api_version: str) -> ObjectRef:
-    """The ObjectRef of a raw object, its shared parts interned."""
-    metadata = _mapping(obj.get("metadata"))
-    return ObjectRef(
-        api_version=sys.intern(_text(obj.get("apiVersion")) or default_api_version),
-        kind=sys.intern(_text(obj.get("kind")) or _kind_of(default_api_version)),
-        namespace=sys.intern(_text(metadata.get("namespace"))),
-        name=_text(metadata.get("name")),
-    )
-
-
-def _kind_of(api_version: str) -> str:
-    return {
-        GIT_REPOSITORY_API_VERSION: GIT_REPOSITORY,
-        "kustomize.toolkit.fluxcd.io/v1": "Kustomization",
-        "helm.toolkit.fluxcd.io/v2": "HelmRelease",
-    }.get(api_version, "")
+def object_ref(obj: Mapping[str, Any], resource: resources.ResourceType) -> ObjectRef:
+    """The object's ref; `resource` fills an apiVersion or kind the object omits."""
+    return raw.object_ref(obj, default_api_version=resource.api_version, default_kind=resource.kind)
 
 
 def _source_key(source_ref: Mapping[str, Any], own_namespace: str) -> SourceKey | None:
-    kind, name = _text(source_ref.get("kind")), _text(source_ref.get("name"))
+    kind, name = raw.text(source_ref.get("kind")), raw.text(source_ref.get("name"))
     if not kind or not name:
         return None
-    namespace = _text(source_ref.get("namespace")) or own_namespace
+    namespace = raw.text(source_ref.get("namespace")) or own_namespace
     return (sys.intern(kind), sys.intern(namespace), name)
 
 
@@ -121,11 +108,3 @@ def _labels(value: object) -> tuple[tuple[str, str], ...]:
             if isinstance(key, str) and isinstance(item, str)
         )
     )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
