@@ -108,6 +108,25 @@ class JwksUnavailable(ReceiverError):
 # --- the Kubernetes API ------------------------------------------------------------------------
 
 
+class FilterFailed(RequestRejected):
+    """A Receiver's CEL filter could not be evaluated for this delivery (Flux answers 500)."""
+
+    http_status = 422
+    outcome: str = "filter_failed"
+
+
+class ExpressionError(ReceiverError):
+    """A CEL expression (resourceFilter, filter, OIDC variable or validation) failed."""
+
+
+class InvalidExpression(ExpressionError):
+    """The expression does not compile: the Receiver is not Ready (`InvalidCELExpression`)."""
+
+
+class ExpressionFailed(ExpressionError):
+    """The expression failed on one request's data (no such key, not a boolean...)."""
+
+
 class KubeError(ReceiverError):
     """A Kubernetes API call failed; `kube/client.py` raises these from HTTP failures."""
 
