@@ -149,7 +149,11 @@ class Pipeline:
             refs = [t for t in targets if isinstance(t, ObjectRef)]
             sources = tuple(t for t in refs if t.kind == "GitRepository")
             direct = [t for t in refs if t.kind in ("Kustomization", "HelmRelease")]
-            self.status.on_push(event, downstream=[*self.discovery.downstream_of(sources), *direct])
+            self.status.on_push(
+                event,
+                downstream=[*self.discovery.downstream_of(sources), *direct],
+                sources=sources,
+            )
         fields["targets"] = [str(t) for t in targets]
         return _answer(fields, "accepted", status="accepted", targets=len(targets))
 
@@ -252,7 +256,9 @@ class Pipeline:
             for event, routed in routes:
                 if isinstance(event, GitPush) and routed.sources:
                     self.status.on_push(
-                        event, downstream=self.discovery.downstream_of(routed.sources)
+                        event,
+                        downstream=self.discovery.downstream_of(routed.sources),
+                        sources=routed.sources,
                     )
         fields["targets"] = [str(t) for t in targets]
         extra = {"reason": "; ".join(dict.fromkeys(reasons))} if not targets and reasons else {}

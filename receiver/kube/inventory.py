@@ -56,7 +56,13 @@ class InventoryCluster:
             if obj.get("kind") == kind and obj["metadata"].get("namespace") == namespace
         ]
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
+    async def request_reconcile(
+        self,
+        target: ObjectRef,
+        *,
+        requested_at: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str | None:
         names = {obj["metadata"].get("name") for obj in self._find(target.kind, target.namespace)}
         if target.name not in names:
             raise TargetNotFound(f"{target} is not in the inventory")
@@ -64,7 +70,7 @@ class InventoryCluster:
             "dry_run_patch",
             target=str(target),
             content_type="application/merge-patch+json",
-            patch=reconcile_patch(requested_at),
+            patch=reconcile_patch(requested_at, annotations=annotations),
         )
         return None
 

@@ -20,8 +20,15 @@ REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 class Cluster(Protocol):
     """What the trigger worker and the status writer need from the cluster."""
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
-        """Patch the reconcile annotation; returns the object's uid when known."""
+    async def request_reconcile(
+        self,
+        target: ObjectRef,
+        *,
+        requested_at: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str | None:
+        """Patch the reconcile annotation (and `annotations` riding along); returns the
+        object's uid when known."""
         ...
 
     async def select(self, selector: Selector) -> list[ObjectRef]: ...
@@ -31,8 +38,11 @@ class Cluster(Protocol):
     ) -> None: ...
 
 
-def reconcile_patch(requested_at: str) -> dict[str, Any]:
-    return {"metadata": {"annotations": {REQUESTED_AT: requested_at}}}
+def reconcile_patch(
+    requested_at: str, *, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The merge patch asking Flux to reconcile, plus any annotations riding along with it."""
+    return {"metadata": {"annotations": {**(annotations or {}), REQUESTED_AT: requested_at}}}
 
 
 def _resource(api_version: str, kind: str) -> ResourceType:
@@ -43,11 +53,19 @@ class LiveCluster:
     def __init__(self, client: KubeClient) -> None:
         self._client = client
 
-    async def request_reconcile(self, target: ObjectRef, *, requested_at: str) -> str | None:
+    async def request_reconcile(
+        self,
+        target: ObjectRef,
+        *,
+        requested_at: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> str | None:
         path = _resource(target.api_version, target.kind).object_path(
             namespace=target.namespace, name=target.name
         )
-        patched = await self._client.merge_patch(path, reconcile_patch(requested_at))
+        patched = await self._client.merge_patch(
+            path, reconcile_patch(requested_at, annotations=annotations)
+        )
         uid = (patched.get("metadata") or {}).get("uid")
         return str(uid) if uid else None
 

@@ -21,6 +21,7 @@ from receiver.status.model import (
     ForgeRequest,
     PostOutcome,
     StatusUpdate,
+    read_latest_states,
     trim,
 )
 
@@ -40,6 +41,20 @@ def to_forge_state(state: CommitState) -> str:
     return _STATES[state]
 
 
+def _headers(token: str) -> dict[str, str]:
+    return {"Accept": "application/json", "Authorization": f"token {token}"}
+
+
+def build_list_request(*, project: str, sha: str, base_url: str, token: str) -> ForgeRequest:
+    """`GET /repos/{owner}/{repo}/commits/{sha}/statuses` (Gitea names the state `status`)."""
+    url = base_url.rstrip("/") + github.commit_statuses_path(project, sha) + "?limit=50"
+    return ForgeRequest.get(url, headers=_headers(token))
+
+
+def read_states(body: bytes) -> dict[str, str]:
+    return read_latest_states(body, name_field="context", state_field="status")
+
+
 def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRequest:
     payload: dict[str, str] = {
         "state": to_forge_state(update.state),
@@ -51,7 +66,7 @@ def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRe
     # Gitea copies GitHub's path, so GitHub's owner/repo check and encoding apply.
     return ForgeRequest.post_json(
         base_url.rstrip("/") + github.status_path(update.project, update.sha),
-        headers={"Accept": "application/json", "Authorization": f"token {token}"},
+        headers=_headers(token),
         payload=payload,
     )
 
@@ -81,4 +96,8 @@ API: Final = ForgeApi(
     description_limit=DESCRIPTION_LIMIT,
     build_request=build_request,
     decipher=decipher,
+    to_forge_state=to_forge_state,
+    build_list_request=build_list_request,
+    read_states=read_states,
+    final_states=frozenset({"success", "failure", "error", "warning"}),
 )

@@ -24,6 +24,7 @@ from receiver.status.model import (
     ForgeRequest,
     PostOutcome,
     StatusUpdate,
+    read_latest_states,
     trim,
 )
 
@@ -53,6 +54,31 @@ def status_path(project: str, sha: str) -> str:
     return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/statuses/{quote(sha, safe='')}"
 
 
+def _headers(token: str) -> dict[str, str]:
+    return {
+        "Accept": "application/vnd.github+json",
+        "Authorization": f"Bearer {token}",
+        "User-Agent": USER_AGENT,
+        "X-GitHub-Api-Version": API_VERSION,
+    }
+
+
+def commit_statuses_path(project: str, sha: str) -> str:
+    """`/repos/{owner}/{repo}/commits/{sha}/statuses`: the statuses of one commit."""
+    repo_path, _, quoted_sha = status_path(project, sha).rpartition("/statuses/")
+    return f"{repo_path}/commits/{quoted_sha}/statuses"
+
+
+def build_list_request(*, project: str, sha: str, base_url: str, token: str) -> ForgeRequest:
+    """The commit's statuses, newest first (100 covers every object of a cluster or ten)."""
+    url = base_url.rstrip("/") + commit_statuses_path(project, sha) + "?per_page=100"
+    return ForgeRequest.get(url, headers=_headers(token))
+
+
+def read_states(body: bytes) -> dict[str, str]:
+    return read_latest_states(body, name_field="context", state_field="state")
+
+
 def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRequest:
     payload: dict[str, str] = {
         "state": to_forge_state(update.state),
@@ -63,12 +89,7 @@ def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRe
         payload["target_url"] = update.target_url
     return ForgeRequest.post_json(
         base_url.rstrip("/") + status_path(update.project, update.sha),
-        headers={
-            "Accept": "application/vnd.github+json",
-            "Authorization": f"Bearer {token}",
-            "User-Agent": USER_AGENT,
-            "X-GitHub-Api-Version": API_VERSION,
-        },
+        headers=_headers(token),
         payload=payload,
     )
 
@@ -104,4 +125,8 @@ API: Final = ForgeApi(
     description_limit=DESCRIPTION_LIMIT,
     build_request=build_request,
     decipher=decipher,
+    to_forge_state=to_forge_state,
+    build_list_request=build_list_request,
+    read_states=read_states,
+    final_states=frozenset({"success", "failure", "error"}),
 )

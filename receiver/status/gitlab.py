@@ -26,6 +26,7 @@ from receiver.status.model import (
     ForgeRequest,
     PostOutcome,
     StatusUpdate,
+    read_latest_states,
     trim,
 )
 
@@ -59,6 +60,17 @@ def short_ref(ref: str) -> str:
         if ref.startswith(prefix):
             return ref.removeprefix(prefix)
     return ref
+
+
+def build_list_request(*, project: str, sha: str, base_url: str, token: str) -> ForgeRequest:
+    """`GET /projects/{id}/repository/commits/{sha}/statuses`: the latest status per name."""
+    repo_path, _, quoted_sha = status_path(project, sha).rpartition("/statuses/")
+    url = f"{base_url.rstrip('/')}{repo_path}/repository/commits/{quoted_sha}/statuses?per_page=100"
+    return ForgeRequest.get(url, headers={"Accept": "application/json", "PRIVATE-TOKEN": token})
+
+
+def read_states(body: bytes) -> dict[str, str]:
+    return read_latest_states(body, name_field="name", state_field="status")
 
 
 def build_request(update: StatusUpdate, *, base_url: str, token: str) -> ForgeRequest:
@@ -121,4 +133,8 @@ API: Final = ForgeApi(
     description_limit=DESCRIPTION_LIMIT,
     build_request=build_request,
     decipher=decipher,
+    to_forge_state=to_forge_state,
+    build_list_request=build_list_request,
+    read_states=read_states,
+    final_states=frozenset({"success", "failed", "canceled", "skipped"}),
 )

@@ -30,6 +30,7 @@ class _Commit:
     ref: str | None
     target: ForgeTarget
     posted: tuple[CommitState, str] | None = None
+    request_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,11 +65,14 @@ class Journey:
         target: ForgeTarget,
         objects: Iterable[ObjectRef],
         ref: str | None = None,
+        request_id: str | None = None,
     ) -> list[StatusUpdate]:
         """A push of `sha` asked these objects to reconcile: `pending` for each.
 
-        Nothing is posted for an object already pending or running on that commit; a commit
-        asked for again after a final state (a redelivery, a revert) starts a new journey.
+        Nothing is posted for an object already pending or running on that commit, nor for a
+        request already seen (`request_id`: the same delivery learnt twice, from the push and
+        from the annotation its patch left); a commit asked for again by another request after
+        a final state (a new push of a reverted commit) starts a new journey.
         """
         sha = sha.lower()
         updates: list[StatusUpdate] = []
@@ -77,16 +81,22 @@ class Journey:
             commits = self._object(obj)
             commit = self._find(commits, sha)
             if commit is None:
-                commit = _Commit(sha=sha, seq=self._next_seq(), ref=ref, target=target)
+                commit = _Commit(
+                    sha=sha, seq=self._next_seq(), ref=ref, target=target, request_id=request_id
+                )
                 commits[sha] = commit
                 self._bound(commits)
+            elif request_id is not None and commit.request_id == request_id:
+                continue
             elif commit.posted is not None and not commit.posted[0].is_final:
+                commit.request_id = request_id or commit.request_id
                 continue
             else:
                 commit.posted = None
                 commit.seq = self._next_seq()
                 commit.target = target
                 commit.ref = ref or commit.ref
+                commit.request_id = request_id
             updates.extend(self._post(obj, commit, CommitState.PENDING, REQUESTED_DESCRIPTION))
         return updates
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import urlsplit
@@ -70,6 +70,9 @@ class StatusUpdate:
     target_url: str | None = None
     ref: str | None = None
     namespace: str | None = None
+    verify: bool = False
+    """Ask the forge first, and post only if it does not show this already: set for updates
+    decided while another replica may have posted them (before a takeover or a restart)."""
 
     @property
     def status_key(self) -> tuple[str, str, str, str]:
@@ -111,6 +114,10 @@ class ForgeRequest:
             body=json.dumps(payload, separators=(",", ":")).encode(),
         )
 
+    @classmethod
+    def get(cls, url: str, *, headers: Mapping[str, str]) -> ForgeRequest:
+        return cls(method="GET", url=url, headers=dict(headers), body=b"")
+
 
 class PostOutcome(enum.StrEnum):
     CREATED = "created"
@@ -133,19 +140,65 @@ class Decipher(Protocol):
     ) -> PostOutcome: ...
 
 
+class BuildListRequest(Protocol):
+    def __call__(self, *, project: str, sha: str, base_url: str, token: str) -> ForgeRequest: ...
+
+
+class ReadStates(Protocol):
+    def __call__(self, body: bytes) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ForgeApi:
     """A forge's pure request/reply pair; one per module, like a source's `SOURCE`.
 
     `decipher` returns a `PostOutcome` or raises `ForgeRateLimited`, `ForgeUnavailable`
     (retry) or `ForgeRejected` (give up); `state` is the one that was posted, `now_s` epoch
-    seconds for the reset headers.
+    seconds for the reset headers. `build_list_request` asks for a commit's statuses, and
+    `read_states` turns the 200 answer into each status name's latest forge state;
+    `final_states` are the forge states that end a status line's journey.
     """
 
     kind: ForgeKind
     description_limit: int
     build_request: BuildRequest
     decipher: Decipher
+    to_forge_state: Callable[[CommitState], str]
+    build_list_request: BuildListRequest
+    read_states: ReadStates
+    final_states: frozenset[str]
+
+    def already_shows(self, update: StatusUpdate, *, forge_state: str | None) -> bool:
+        """Whether a status line whose latest state is `forge_state` makes `update` redundant:
+        it shows the same state, or it is settled and `update` would only reopen it."""
+        if forge_state is None:
+            return False
+        if forge_state == self.to_forge_state(update.state):
+            return True
+        return not update.state.is_final and forge_state in self.final_states
+
+
+def read_latest_states(body: bytes, *, name_field: str, state_field: str) -> dict[str, str]:
+    """A forge's JSON list of statuses as {name: latest state}: the highest `id` wins, else
+    the first listed (GitHub lists newest first). Anything unreadable is skipped."""
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    latest: dict[str, tuple[int, str]] = {}
+    if not isinstance(items, list):
+        return {}
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        name, state = item.get(name_field), item.get(state_field)
+        if not isinstance(name, str) or not isinstance(state, str):
+            continue
+        identity = item.get("id")
+        rank = identity if isinstance(identity, int) else -position
+        if name not in latest or rank > latest[name][0]:
+            latest[name] = (rank, state)
+    return {name: state for name, (_, state) in latest.items()}
 
 
 @dataclass(frozen=True, slots=True)

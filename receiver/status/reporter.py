@@ -7,11 +7,19 @@ name and commit), waits out rate limits, retries 5xx/409/connection errors with 
 backoff and gives up on 401/403/404/422. The queue is bounded: when full, the oldest
 pending/running update of a superseded commit goes first, then the oldest of all.
 Tokens come from an injected `token_for(host, namespace)`; they never reach a log or metric.
+
+With several replicas only the leader sends. A reporter on `standby` holds the latest update of
+each status line instead (bounded, with the time it was decided); `activate` sends the ones
+decided within the recovery window with `verify` set, and `deactivate` puts back on hold what
+was still queued. An update with `verify` first reads the commit's statuses from the forge
+and is not posted when the forge already shows it (`ForgeApi.already_shows`), so a takeover or
+a restart never posts the same state twice for one (object, commit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import time
 from collections import OrderedDict
@@ -32,6 +40,7 @@ from receiver.status.model import (
     ForgeConfig,
     ForgeKind,
     ForgeRequest,
+    PostOutcome,
     StatusUpdate,
 )
 
@@ -63,6 +72,10 @@ class ReporterSettings:
     request_timeout_s: float = 10.0
     dedupe_memory: int = 10_000
     """How many status lines remember their last content, to skip identical re-posts."""
+    recover_window_s: float = 3600.0
+    """On takeover, updates decided this long ago or less are checked and sent."""
+    forge_view_ttl_s: float = 10.0
+    """How long one read of a commit's statuses answers `verify` for its other lines."""
 
 
 class ReporterMetrics:
@@ -71,8 +84,8 @@ class ReporterMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.calls = Counter(
             "gitops_receiver_status_calls",
-            "Commit-status calls by forge kind and outcome "
-            "(created, already_set, rate_limited, unavailable, rejected).",
+            "Commit-status calls by forge kind and outcome (created, already_set, "
+            "already_on_forge, rate_limited, unavailable, rejected).",
             ["forge", "outcome"],
             registry=registry,
         )
@@ -81,6 +94,11 @@ class ReporterMetrics:
             "Commit-status updates never posted, by reason (queue_full_superseded, queue_full, "
             "no_token, rejected, retries_exhausted, shutdown, error).",
             ["reason"],
+            registry=registry,
+        )
+        self.held = Gauge(
+            "gitops_receiver_status_held",
+            "Commit-status updates held by a replica that is not the leader.",
             registry=registry,
         )
         self.queue_depth = Gauge(
@@ -139,6 +157,41 @@ class StatusReporter:
         self._closing = False
         # Told how each update ended: the forge's answer, or why it was dropped (the inspector).
         self.on_done: Callable[[StatusUpdate, str], None] | None = None
+        self.active = True
+        self._held: OrderedDict[StatusKey, tuple[float, StatusUpdate]] = OrderedDict()
+        self._forge_views: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
+
+    # -- leadership ------------------------------------------------------------------------
+
+    def standby(self) -> None:
+        """Hold updates instead of sending them (a follower; or a leader that lost the lease:
+        what was queued goes back on hold, to be checked by whoever sends next)."""
+        self.active = False
+        for seq in list(self._items):
+            item = self._take(seq)
+            key = item.update.status_key
+            if self._last_accepted.get(key) == (item.update.state, item.update.description):
+                del self._last_accepted[key]
+            self._hold(item.update)
+        if not self._in_flight:
+            self._idle.set()
+
+    def activate(self) -> int:
+        """Start sending: every held update decided within the recovery window is queued with
+        `verify` set; returns how many."""
+        self.active = True
+        horizon = self._clock() - self._settings.recover_window_s
+        held, self._held = self._held, OrderedDict()
+        recovered = [update for at, update in held.values() if at >= horizon]
+        return self.submit_all(dataclasses.replace(update, verify=True) for update in recovered)
+
+    def _hold(self, update: StatusUpdate) -> None:
+        key = update.status_key
+        self._held[key] = (self._clock(), update)
+        self._held.move_to_end(key)
+        while len(self._held) > self._settings.dedupe_memory:
+            self._held.popitem(last=False)
+        self._metrics.held.set(len(self._held))
 
     # -- the synchronous side --------------------------------------------------------------
 
@@ -149,6 +202,9 @@ class StatusReporter:
         if forge is None:
             self._log_unconfigured(host, update.sha)
             return False
+        if not self.active:
+            self._hold(update)
+            return True
         key = update.status_key
         content = (update.state, update.description)
         if self._last_accepted.get(key) == content:
@@ -313,11 +369,77 @@ class StatusReporter:
             self._discard(item, reason="no_token")
             return
         self._warned_no_token.discard(missing)
+        if update.verify:
+            states = await self._forge_view(item, api=api, token=token)
+            if states is None:
+                return
+            if api.already_shows(update, forge_state=states.get(update.name)):
+                self._count(forge, "already_on_forge")
+                if self.on_done is not None:
+                    self.on_done(update, "already_on_forge")
+                log.info(
+                    "status_already_on_forge",
+                    forge_host=forge.host,
+                    project=update.project,
+                    sha=update.sha,
+                    status_name=update.name,
+                    state=update.state.value,
+                )
+                return
+        request = api.build_request(update, base_url=forge.api_base_url, token=token)
+        answer = await self._call(item, api=api, request=request)
+        if answer is None:
+            return
+        outcome, _ = answer
+        view = self._forge_views.get((forge.host, update.project, update.sha))
+        if view is not None:
+            view[1][update.name] = api.to_forge_state(update.state)
+        self._count(forge, outcome.value)
+        if self.on_done is not None:
+            self.on_done(update, outcome.value)
+        log.info(
+            "status_posted",
+            forge_host=forge.host,
+            project=update.project,
+            sha=update.sha,
+            status_name=update.name,
+            state=update.state.value,
+            outcome=outcome.value,
+        )
+
+    async def _forge_view(self, item: _Item, *, api: ForgeApi, token: str) -> dict[str, str] | None:
+        """The commit's statuses as the forge shows them (read at most once per TTL)."""
+        update, forge = item.update, item.forge
+        key = (forge.host, update.project, update.sha)
+        cached = self._forge_views.get(key)
+        now = self._clock()
+        if cached is not None and now - cached[0] < self._settings.forge_view_ttl_s:
+            return cached[1]
+        request = api.build_list_request(
+            project=update.project, sha=update.sha, base_url=forge.api_base_url, token=token
+        )
+        answer = await self._call(item, api=api, request=request)
+        if answer is None:
+            return None
+        states = api.read_states(answer[1])
+        self._forge_views = {
+            k: v
+            for k, v in self._forge_views.items()
+            if now - v[0] < self._settings.forge_view_ttl_s
+        }
+        self._forge_views[key] = (now, states)
+        return states
+
+    async def _call(
+        self, item: _Item, *, api: ForgeApi, request: ForgeRequest
+    ) -> tuple[PostOutcome, bytes] | None:
+        """Send `request`, waiting out rate limits and retrying 5xx; None when given up (the
+        update is then discarded and counted)."""
+        update, forge = item.update, item.forge
         failures = 0
         waits = 0
         while True:
             try:
-                request = api.build_request(update, base_url=forge.api_base_url, token=token)
                 status, headers, body = await self._send(request)
                 outcome = api.decipher(
                     status=status,
@@ -331,7 +453,7 @@ class StatusReporter:
                 waits += 1
                 if waits > self._settings.max_rate_limit_waits:
                     self._discard(item, reason="retries_exhausted")
-                    return
+                    return None
                 await self._sleep(min(exc.retry_after_s, self._settings.max_rate_limit_wait_s))
             except ForgeUnavailable as exc:
                 self._count(forge, "unavailable")
@@ -339,7 +461,7 @@ class StatusReporter:
                 if failures >= self._settings.max_attempts:
                     log.warning("status_forge_unavailable", forge_host=forge.host, error=str(exc))
                     self._discard(item, reason="retries_exhausted")
-                    return
+                    return None
                 await self._sleep(self._backoff_s(failures))
             except ForgeRejected as exc:
                 self._count(forge, "rejected")
@@ -351,21 +473,9 @@ class StatusReporter:
                     error=str(exc),
                 )
                 self._discard(item, reason="rejected")
-                return
+                return None
             else:
-                self._count(forge, outcome.value)
-                if self.on_done is not None:
-                    self.on_done(update, outcome.value)
-                log.info(
-                    "status_posted",
-                    forge_host=forge.host,
-                    project=update.project,
-                    sha=update.sha,
-                    status_name=update.name,
-                    state=update.state.value,
-                    outcome=outcome.value,
-                )
-                return
+                return outcome, body
 
     async def _send(self, request: ForgeRequest) -> tuple[int, dict[str, str], bytes]:
         """One HTTP call; transport failures become `ForgeUnavailable` (retried)."""

@@ -5,12 +5,20 @@ Edge, but a thin one: it turns the app's events into calls of the pure journey (
 alone talks to the forges. Every hook is synchronous, never awaits and never raises into the
 webhook path or a watch. Tokens are read from the app's watched Secrets at call time, so a
 rotated Secret is picked up; they never reach a log, an error or a metric.
+
+Several replicas: the replica that receives a push records the request on each triggered
+GitRepository through its reconcile patch (`requested.py`), so every replica's journey learns
+it from the GitRepository watch, and only the leader's reporter sends (the others hold). A
+restarted process learns the requests of the last `recover_window_s` from its first lists.
+Updates decided before every watch has listed once (`recovering`) are sent with `verify`, so
+what the previous process already posted is not posted again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver.events import GitPush, ObjectRef
 from receiver.objects import raw
-from receiver.status import argocd, flux, model, scope
+from receiver.status import argocd, flux, model, requested, scope
 from receiver.status.journey import Journey
 from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
 from receiver.status.settings import ForgeSettings, StatusSettings, TokenSecretRef
@@ -29,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
 """(namespace, name) -> the decoded data of a Secret the app watches, or None."""
+Annotate = Callable[[ObjectRef, Mapping[str, str]], None]
+"""Annotations to set with the object's next reconcile patch (`ReconcileQueue.note`)."""
 
 
 class StatusService:
@@ -42,10 +52,19 @@ class StatusService:
         settings: StatusSettings,
         secret_lookup: SecretLookup,
         registry: CollectorRegistry,
+        annotate: Annotate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._secret_lookup = secret_lookup
+        self._annotate = annotate
+        self._clock = clock
+        self.recovering = False
+        """Set by the app from start until every watch has listed once."""
+        # The latest observation of each reporting object: replayed when a request for the
+        # commit it is about arrives after it (a restart, or a watch event out of order).
+        self._observations: dict[ObjectRef, flux.Observation] = {}
         self._forges: dict[str, ForgeSettings] = {forge.host: forge for forge in settings.forges}
         self._journey = Journey(
             naming=settings.naming(),
@@ -66,8 +85,10 @@ class StatusService:
                 max_rate_limit_wait_s=limits.max_rate_limit_wait_s,
                 request_timeout_s=limits.request_timeout_s,
                 dedupe_memory=limits.dedupe_memory,
+                recover_window_s=limits.recover_window_s,
             ),
             sleep=sleep,
+            clock=clock,
         )
         # HelmReleases whose revisions name a Git commit (scope.names_commits), by key.
         self._commit_releases: set[ObjectRef] = set()
@@ -89,9 +110,16 @@ class StatusService:
 
     # -- hooks (synchronous, never raise) --------------------------------------------------
 
-    def on_push(self, push: GitPush, *, downstream: Sequence[ObjectRef]) -> None:
-        """A push triggered GitRepositories: `pending` on its commit for each downstream
-        Kustomization and commit-naming HelmRelease. Call after the reconcile requests."""
+    def on_push(
+        self,
+        push: GitPush,
+        *,
+        downstream: Sequence[ObjectRef],
+        sources: Sequence[ObjectRef] = (),
+    ) -> None:
+        """A push triggered GitRepositories (`sources`): `pending` on its commit for each
+        downstream Kustomization and commit-naming HelmRelease, and the request recorded on
+        each source's reconcile patch. Call right after the reconcile requests."""
         with _guard("on_push"):
             sha = scope.pushed_commit(push)
             if sha is None or not downstream:
@@ -105,15 +133,19 @@ class StatusService:
                     delivery_id=push.delivery_id,
                 )
                 return
-            objects = [
-                ref
-                for ref in map(scope.status_ref, downstream)
-                if ref is not None and self._reports(ref)
-            ]
-            if objects:
-                self.reporter.submit_all(
-                    self._journey.requested(sha=sha, ref=push.ref, target=target, objects=objects)
-                )
+            now = self._clock()
+            record = requested.RequestedCommit(
+                sha=sha,
+                ref=push.ref,
+                target=target,
+                request_id=push.delivery_id or f"{sha}@{now:.6f}",
+                at_s=now,
+            )
+            if self._annotate is not None:
+                note = {requested.ANNOTATION: requested.encode(record)}
+                for source in sources:
+                    self._annotate(source, note)
+            self._request(record, downstream)
 
     def on_flux_object(
         self, event_type: str, obj: Mapping[str, Any], *, kind: str | None = None
@@ -130,6 +162,7 @@ class StatusService:
             if event_type == raw.DELETED:
                 self._journey.forget(key)
                 self._commit_releases.discard(key)
+                self._observations.pop(key, None)
                 return
             if key.kind == scope.HELM_RELEASE:
                 if scope.names_commits(obj):
@@ -139,7 +172,8 @@ class StatusService:
             observation = flux.observe(obj) or argocd.observe(obj)
             if observation is not None:
                 observation = dataclasses.replace(observation, obj=key)
-                self.reporter.submit_all(self._journey.observed(observation))
+                self._observations[key] = observation
+                self._submit(self._journey.observed(observation))
 
     def on_source(
         self, event_type: str, obj: Mapping[str, Any], *, downstream: Sequence[ObjectRef]
@@ -147,15 +181,54 @@ class StatusService:
         """A GitRepository watch event: the commit it now serves orders supersession right
         for its downstream objects even when no webhook announced that commit."""
         with _guard("on_source"):
-            if event_type == raw.DELETED:
+            if event_type == raw.DELETED or not downstream:
                 return
+            record = requested.read(obj)
+            window_s = self._settings.limits.recover_window_s
+            if (
+                record is not None
+                and record.target.host in self._forges
+                and record.at_s >= self._clock() - window_s
+            ):
+                self._request(record, downstream)
             revision = flux.source_revision(obj)
-            if revision is None or not downstream:
+            if revision is None:
                 return
             objects = [ref for ref in map(scope.status_ref, downstream) if ref is not None]
             self._journey.source_moved(objects=objects, revision=revision)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _request(self, record: requested.RequestedCommit, downstream: Sequence[ObjectRef]) -> None:
+        """`pending` for a request (deduplicated by its id), then what is already known of
+        each object at that commit."""
+        objects = [
+            ref
+            for ref in map(scope.status_ref, downstream)
+            if ref is not None and self._reports(ref)
+        ]
+        if not objects:
+            return
+        self._submit(
+            self._journey.requested(
+                sha=record.sha,
+                ref=record.ref,
+                target=record.target,
+                objects=objects,
+                request_id=record.request_id,
+            )
+        )
+        for obj in objects:
+            seen = self._observations.get(obj)
+            if seen is None or seen.revision is None or not seen.revision.matches(record.sha):
+                continue
+            applied = seen.applied if seen.applied and seen.applied.matches(record.sha) else None
+            self._submit(self._journey.observed(dataclasses.replace(seen, applied=applied)))
+
+    def _submit(self, updates: Sequence[model.StatusUpdate]) -> None:
+        if self.recovering:
+            updates = [dataclasses.replace(update, verify=True) for update in updates]
+        self.reporter.submit_all(updates)
 
     def _reports(self, ref: ObjectRef) -> bool:
         return ref.kind in (scope.KUSTOMIZATION, scope.APPLICATION) or ref in self._commit_releases

@@ -143,6 +143,9 @@ class StatusLimits(_Frozen):
     drain_timeout_s: float = Field(default=5.0, ge=0)
     max_tracked_objects: int = Field(default=10_000, ge=1)
     max_commits_per_object: int = Field(default=20, ge=1)
+    recover_window_s: float = Field(default=3600.0, ge=0)
+    """After a restart or a takeover, requests this recent get their statuses (checked
+    against the forge first, so none is posted twice)."""
 
 
 class StatusSettings(_Frozen):

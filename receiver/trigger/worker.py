@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -108,6 +108,7 @@ class ReconcileQueue:
         self._held: dict[Target, asyncio.TimerHandle] = {}
         self._nothing_held = asyncio.Event()
         self._nothing_held.set()
+        self._notes: dict[ObjectRef, dict[str, str]] = {}
 
     @property
     def depth(self) -> int:
@@ -140,6 +141,11 @@ class ReconcileQueue:
                 self._metrics.reconcile_requests.labels(target.kind, "collapsed").inc()
         self._metrics.queue_depth.set(self.depth)
         return len(fresh)
+
+    def note(self, target: ObjectRef, annotations: Mapping[str, str]) -> None:
+        """Annotations to set with `target`'s next reconcile patch (the latest value of each
+        wins when requests collapse). Call right after `request_all` for that target."""
+        self._notes.setdefault(target, {}).update(annotations)
 
     def _enqueue(self, target: Target, reason: str) -> None:
         """Queue now, or hold until `min_interval_s` after the target's last patch began."""
@@ -233,8 +239,10 @@ class ReconcileQueue:
     async def _patch(self, target: ObjectRef, reason: str) -> None:
         started = time.perf_counter()
         stamp = requested_at(self._clock_ns())
+        notes = self._notes.pop(target, None)
         result = await self._with_retries(
-            target, lambda: self._cluster.request_reconcile(target, requested_at=stamp)
+            target,
+            lambda: self._cluster.request_reconcile(target, requested_at=stamp, annotations=notes),
         )
         if self.observer is not None:
             self.observer.patch_finished(target, result=result, reason=reason)

@@ -4,7 +4,8 @@ Each server listens on 127.0.0.1 only, checks the raw path, the auth header and 
 the way the real API does (401 bad token, 404 unknown project, 422/400 invalid body, GitHub's
 140-character description limit, GitLab's "Cannot transition status" 400 when the state it
 holds is posted again), records every call, and can be told to answer a given status for the
-next N calls (`fail_next`). Only the commit-status endpoint exists.
+next N calls (`fail_next`). Only the commit-status endpoints exist: posting one, and listing a
+commit's statuses as the real API lists them (GitHub newest first; GitLab the latest per name).
 """
 
 from __future__ import annotations
@@ -127,13 +128,20 @@ def _error(status: int, message: Any, **extra: Any) -> web.Response:
 
 
 class EmulatedGitHub(EmulatedForge):
-    """`POST /repos/{owner}/{repo}/statuses/{sha}` as api.github.com answers it."""
+    """`POST /repos/{owner}/{repo}/statuses/{sha}` and
+    `GET /repos/{owner}/{repo}/commits/{sha}/statuses` as api.github.com answers them."""
 
     PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/statuses/(?P<sha>[^/]+)$")
+    LIST_PATH = re.compile(
+        r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/commits/(?P<sha>[^/]+)/statuses$"
+    )
     STATES = frozenset({"error", "failure", "pending", "success"})
 
     def answer(self, request: web.Request, body: Any) -> web.Response:
-        path = request.raw_path.removeprefix(self.prefix)
+        path = request.raw_path.removeprefix(self.prefix).partition("?")[0]
+        listing = self.LIST_PATH.match(path)
+        if request.method == "GET" and listing is not None:
+            return self._list(request, listing)
         found = self.PATH.match(path)
         if request.method != "POST" or found is None:
             return _error(404, "Not Found")
@@ -170,12 +178,26 @@ class EmulatedGitHub(EmulatedForge):
             {"state": body["state"], "context": body.get("context")}, status=201
         )
 
+    def _list(self, request: web.Request, found: re.Match[str]) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(401, "Bad credentials")
+        project = f"{found['owner']}/{found['repo']}"
+        if project not in self.projects:
+            return _error(404, "Not Found")
+        mine = [p for p in self.posted if p.project == project and p.sha == found["sha"]]
+        items = [
+            {"id": number, "state": p.state, "context": p.name, "description": p.description}
+            for number, p in enumerate(mine, start=1)
+        ]
+        return web.json_response(items[::-1])
+
 
 class EmulatedGitLab(EmulatedForge):
     """`POST /api/v4/projects/:id/statuses/:sha` as GitLab answers it, state machine included."""
 
     prefix = "/api/v4"
     PATH = re.compile(r"^/projects/(?P<id>[^/]+)/statuses/(?P<sha>[^/]+)$")
+    LIST_PATH = re.compile(r"^/projects/(?P<id>[^/]+)/repository/commits/(?P<sha>[^/]+)/statuses$")
     STATES = frozenset({"pending", "running", "success", "failed", "canceled", "skipped"})
     EVENTS: ClassVar[dict[str, str]] = {
         "pending": "enqueue",
@@ -192,18 +214,37 @@ class EmulatedGitLab(EmulatedForge):
         self.ids = ids or {}
         self.current: dict[tuple[str, str, str], str] = {}
 
+    def _project(self, raw_id: str) -> str | None:
+        if "/" in raw_id:
+            return None
+        project = self.ids.get(raw_id) or raw_id.replace("%2F", "/").replace("%2f", "/")
+        return project if project in self.projects else None
+
     def answer(self, request: web.Request, body: Any) -> web.Response:
-        path = request.raw_path.removeprefix(self.prefix)
+        path = request.raw_path.removeprefix(self.prefix).partition("?")[0]
+        listing = self.LIST_PATH.match(path)
+        if request.method == "GET" and listing is not None:
+            if request.headers.get("PRIVATE-TOKEN") != self.token:
+                return _error(401, "401 Unauthorized")
+            listed = self._project(listing["id"])
+            if listed is None:
+                return _error(404, "404 Project Not Found")
+            return web.json_response(
+                [
+                    {"id": number, "sha": sha, "name": name, "status": state}
+                    for number, ((project, sha, name), state) in enumerate(
+                        self.current.items(), start=1
+                    )
+                    if project == listed and sha == listing["sha"]
+                ]
+            )
         found = self.PATH.match(path)
         if request.method != "POST" or found is None:
             return _error(404, "404 Not Found")
         if request.headers.get("PRIVATE-TOKEN") != self.token:
             return _error(401, "401 Unauthorized")
-        raw_id = found["id"]
-        if "/" in raw_id:
-            return _error(404, "404 Not Found")
-        project = self.ids.get(raw_id) or raw_id.replace("%2F", "/").replace("%2f", "/")
-        if project not in self.projects:
+        project = self._project(found["id"])
+        if project is None:
             return _error(404, "404 Project Not Found")
         if not SHA_RE.match(found["sha"]):
             return _error(404, "404 Commit Not Found")
