@@ -3,6 +3,10 @@
 Start: cluster (live API server or dry-run inventory) -> watches feeding the receiver table
 -> reconcile workers -> HTTP ports. Stop (SIGTERM): stop accepting webhooks, drain the
 reconcile queue (bounded), stop the watches and status writer, close the client, exit 0.
+
+Every replica serves webhooks. The singleton work (Receiver status writes, the poller, sending
+commit statuses) runs only while this replica holds the leader Lease (`kube/leader.py`), or
+always when there is no election (dry-run, or `leader_election.enabled: false`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import random
 import signal
 import socket
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +37,7 @@ from receiver.inspector.journal import Journal, StatusPost
 from receiver.inspector.tracker import Announce, Tracker
 from receiver.kube import inventory, watching
 from receiver.kube.client import KubeClient
+from receiver.kube.leader import LeaderElector
 from receiver.kube.patching import Cluster, LiveCluster
 from receiver.kube.recorder import EventRecorder
 from receiver.metrics import Metrics
@@ -58,6 +64,8 @@ RECEIVER_TYPES = frozenset(registry.SOURCES) - {"generic-oidc"}
 
 # Secrets Flux receivers never use and that can be large or numerous: not watched.
 SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+DEFAULT_LEASE_NAMESPACE = "flux-system"
 
 
 @dataclass(slots=True)
@@ -95,6 +103,7 @@ class App:
                 settings=settings.status,
                 secret_lookup=lambda namespace, name: self.receivers.secret((namespace, name)),
                 registry=self.metrics.registry,
+                annotate=lambda target, annotations: self.queue.note(target, annotations),
             )
         self.replica = settings.inspector.replica or replica_name()
         self.journal = Journal(capacity=settings.inspector.journal_size)
@@ -116,6 +125,17 @@ class App:
             metrics=self.metrics,
             observer=Tracker(journal=self.journal, announce=announce),
         )
+        self.elector: LeaderElector | None = None
+        if client is not None and settings.leader_election.enabled:
+            self.elector = LeaderElector(
+                client=client,
+                settings=settings.leader_election,
+                namespace=_lease_namespace(settings.leader_election.namespace),
+                identity=_identity(),
+                on_started=self._start_singletons,
+                on_stopped=self._stop_singletons,
+            )
+        self._singletons: list[asyncio.Task[None]] = []
         self.pipeline = Pipeline(
             receivers=self.receivers,
             queue=self.queue,
@@ -173,18 +193,24 @@ class App:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._start_key_caches()
+        if self.status is not None:
+            self.status.recovering = True
+            if self.elector is not None:
+                self.status.reporter.standby()
         if self.client is not None:
             await self._start_live(self.client)
         else:
             self._start_inventory()
-        self._spawn(self._write_statuses(), "receiver-status-writer")
         if self.status is not None:
             await self.status.start()
+            self._spawn(self._recovered_once_listed(self.status), "status-recovery")
         if self.events is not None:
             self.events.start()
         self.queue.start()
-        if self.poller is not None:
-            self._spawn(self._poll_once_ready(self.poller), "poller")
+        if self.elector is None:
+            await self._start_singletons()
+        else:
+            self._spawn(self.elector.run(), "leader-election")
         await self._serve(
             "webhook",
             server.webhook_app(
@@ -208,6 +234,10 @@ class App:
             self.settings.metrics_listen.port,
         )
 
+    def leading(self) -> bool:
+        """Whether this replica does the singleton work now."""
+        return self.elector is None or self.elector.leading.is_set()
+
     async def stop(self) -> None:
         """Stop accepting webhooks, drain the queue (bounded), then stop everything else."""
         if self._runners:
@@ -217,9 +247,10 @@ class App:
             await self.events.stop()
         if self.status is not None:
             await self.status.stop()
-        for task in self._tasks:
+        for task in self._tasks:  # the elector releases the Lease as it stops
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_singletons()
         for runner in self._runners[1:]:
             await runner.cleanup()
         if self._ls_remote is not None:
@@ -258,6 +289,38 @@ class App:
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # -- singleton work (the leader's) -------------------------------------------------------
+    async def _start_singletons(self) -> None:
+        """Became the leader (or there is no election): write Receiver statuses (all of them,
+        since a previous leader may have died with some unwritten), poll, send statuses."""
+        self._singletons.append(
+            asyncio.create_task(self._write_statuses(), name="receiver-status-writer")
+        )
+        for key in self.receivers.receiver_keys():
+            self._receiver_changed(key, quiet=True)
+        if self.poller is not None:
+            self._singletons.append(
+                asyncio.create_task(self._poll_once_ready(self.poller), name="poller")
+            )
+        if self.status is not None and not self.status.reporter.active:
+            recovered = self.status.reporter.activate()
+            log.info("status_reporter_active", recovered=recovered)
+
+    async def _stop_singletons(self) -> None:
+        """Lost the lease, or stopping: the singleton work stops now."""
+        if self.status is not None and self.elector is not None:
+            self.status.reporter.standby()
+        tasks, self._singletons = self._singletons, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _recovered_once_listed(self, status: StatusService) -> None:
+        """Statuses decided before every watch has listed once may repeat what the previous
+        process posted: they are checked against the forge (`verify`) until then."""
+        await asyncio.gather(*(w.state.synced.wait() for w in self._watches))
+        status.recovering = False
 
     def _start_key_caches(self) -> None:
         """Google's signing keys for `gcr` deliveries, fetched on first use and cached."""
@@ -402,11 +465,11 @@ class App:
         for key in self.receivers.apply_secret(event, obj):
             self._receiver_changed(key)
 
-    def _receiver_changed(self, key: Key) -> None:
+    def _receiver_changed(self, key: Key, *, quiet: bool = False) -> None:
         entry = self.receivers.entry(key)
         if entry is None:
             return
-        if entry.token == b"":
+        if entry.token == b"" and not quiet:
             log.warning(
                 "receiver_empty_token",
                 receiver=f"{key[0]}/{key[1]}",
@@ -467,6 +530,25 @@ async def _preferred_versions(client: KubeClient) -> dict[str, str]:
             if preferred.get("version"):
                 versions[group] = str(preferred["version"])
     return versions
+
+
+def _lease_namespace(configured: str | None) -> str:
+    """The configured namespace, else the pod's (downward API or service account), else
+    flux-system."""
+    if configured:
+        return configured
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError), open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as file:
+        return file.read().strip() or DEFAULT_LEASE_NAMESPACE
+    return DEFAULT_LEASE_NAMESPACE
+
+
+def _identity() -> str:
+    """Unique per process, readable in the Lease: the pod name (or host) plus a random tail,
+    as client-go does, so a restarted pod never mistakes the old holder for itself."""
+    host = os.environ.get("POD_NAME") or socket.gethostname()
+    return f"{host}_{uuid.uuid4().hex[:12]}"
 
 
 def _rfc3339_now() -> str:

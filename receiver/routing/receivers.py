@@ -116,6 +116,9 @@ class ReceiverTable:
     def entries(self) -> list[ReceiverEntry]:
         return list(self._entries.values())
 
+    def receiver_keys(self) -> list[Key]:
+        return list(self._entries)
+
     def secret(self, key: Key) -> Mapping[str, bytes] | None:
         return self._secrets.get(key)
 

@@ -37,6 +37,9 @@ COLLECTIONS = {
     "Service": "/api/v1/namespaces/{ns}/services",
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
+    "Role": RBAC + "/namespaces/{ns}/roles",
+    "RoleBinding": RBAC + "/namespaces/{ns}/rolebindings",
     "ClusterRole": RBAC + "/clusterroles",
     "ClusterRoleBinding": RBAC + "/clusterrolebindings",
 }
@@ -76,6 +79,7 @@ def into_namespace(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
         doc["metadata"]["namespace"] = namespace
     if doc["kind"] == "ClusterRoleBinding":
         doc["roleRef"]["name"] = f"gitops-receiver-{namespace}"
+    if doc["kind"] in ("ClusterRoleBinding", "RoleBinding"):
         for subject in doc["subjects"]:
             subject["namespace"] = namespace
     return doc
@@ -221,7 +225,29 @@ async def test_the_app_runs_on_the_deployed_cluster_role(
         "endpoints": {"github": {"secret_ref": secret_ref}, "harbor": {"secret_ref": secret_ref}},
         "downstream": True,
     }
-    async with running_app(kubeconfig=service_account_kubeconfig, discovery=discovery) as app:
+    # deploy/'s Lease, in the namespace the Role was moved to, renewed fast to exercise patch.
+    leader_election = {
+        "namespace": namespace,
+        "lease_name": "gitops-receiver-leader",
+        "lease_duration_s": 3,
+        "renew_deadline_s": 2,
+        "retry_period_s": 0.3,
+    }
+    async with running_app(
+        kubeconfig=service_account_kubeconfig,
+        discovery=discovery,
+        leader_election=leader_election,
+    ) as app:
+        lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        first = await eventually(
+            lambda: kube(kube_server, "GET", f"{lease_path}/gitops-receiver-leader"),
+            check=lambda lease: lease["spec"].get("holderIdentity") is not None,
+        )
+        await asyncio.sleep(1.0)  # several renews: get + patch allowed by the Role
+        renewed = await kube(kube_server, "GET", f"{lease_path}/gitops-receiver-leader")
+        assert app.elector is not None and app.leading()
+        assert renewed["spec"]["holderIdentity"] == app.elector.identity
+        assert renewed["spec"]["renewTime"] != first["spec"]["renewTime"]
         watches = {w.name.partition(".")[0] for w in app._watches}
         assert watches >= {"receivers", "secrets", *WATCHABLE_FLUX_PLURALS}, watches
         hook = "/hook/" + hashlib.sha256(f"{TOKEN}gh{namespace}".encode()).hexdigest()

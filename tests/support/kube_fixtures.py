@@ -43,6 +43,11 @@ def kube_server(request: pytest.FixtureRequest) -> Iterator[envtest.KubeTestServ
             pytest.fail(f"CI=true but {found}", pytrace=False)
         pytest.skip(found)
     with envtest.running_server(binaries=found) as server:
+        # Where the service's leader Lease lives by default (deploy/ runs it there).
+        status, body = server.request(
+            "POST", "/api/v1/namespaces", body={"metadata": {"name": "flux-system"}}
+        )
+        assert status in (201, 409), body
         yield server
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,8 +31,14 @@ LOOPBACK_PORTS = {
 async def running_app(
     *, kubeconfig: Path | None, inventory: Path | None = None, **settings: Any
 ) -> AsyncIterator[App]:
-    """A started App (ready: first lists done), stopped on exit."""
-    options: dict[str, Any] = {**LOOPBACK_PORTS, "log_format": "console", **settings}
+    """A started App (ready: first lists done), stopped on exit. Each App campaigns for a
+    Lease of its own unless `leader_election` is given, so tests never wait on each other."""
+    options: dict[str, Any] = {
+        **LOOPBACK_PORTS,
+        "log_format": "console",
+        "leader_election": {"lease_name": f"gitops-receiver-{uuid.uuid4().hex[:12]}"},
+        **settings,
+    }
     if inventory is not None:
         options["inventory"] = inventory
     config = load(config_file=None, overrides=options)

@@ -187,9 +187,14 @@ def test_deployment_ports_and_probes_match_the_config(tmp_path: Path) -> None:
     }
 
 
-def test_configmap_settings_load_and_keep_the_poller_off(tmp_path: Path) -> None:
+def test_configmap_settings_load_with_the_poller_and_leader_election_on(tmp_path: Path) -> None:
     settings = deployed_settings(tmp_path)
-    assert settings.poll.enabled is False
+    assert settings.poll.enabled is True
+    assert settings.leader_election.enabled is True
+    lease_rules = one("Role", "gitops-receiver-leader-election")["rules"]
+    assert any(
+        settings.leader_election.lease_name in r.get("resourceNames", []) for r in lease_rules
+    )
     assert settings.log_format == "json"
     assert settings.kubeconfig is None and settings.inventory is None  # in-cluster config
     grace = deployment()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
@@ -207,9 +212,14 @@ def test_deployment_reads_the_configmap_it_mounts() -> None:
     assert "emptyDir" in volumes[mounts["/tmp"]]  # HOME and TMPDIR of the image
 
 
-def test_deployment_runs_one_replica_hardened_as_the_image_user() -> None:
+def test_deployment_runs_two_replicas_with_a_budget_hardened_as_the_image_user() -> None:
     spec = deployment()["spec"]
-    assert spec["replicas"] == 1
+    assert spec["replicas"] == 2
+    budget = one("PodDisruptionBudget", "gitops-receiver")["spec"]
+    assert budget["minAvailable"] == 1
+    assert budget["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container()["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -248,6 +258,21 @@ def test_cluster_role_grants_nothing_more() -> None:
     assert verbs_on("", "secrets") == {"list", "watch"}
     assert verbs_on("notification.toolkit.fluxcd.io", "receivers/status") == {"patch"}
     assert "nonResourceURLs" not in str(one("ClusterRole", "gitops-receiver"))
+
+
+def test_lease_role_grants_only_the_leader_lease() -> None:
+    role = one("Role", "gitops-receiver-leader-election")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    for rule in role["rules"]:
+        assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+        assert set(rule["verbs"]) <= {"create", "get", "patch"}
+        if set(rule["verbs"]) != {"create"}:
+            assert rule["resourceNames"] == ["gitops-receiver-leader"]
+    binding = one("RoleBinding", "gitops-receiver-leader-election")
+    account = deployment()["spec"]["template"]["spec"]["serviceAccountName"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}
+    ]
 
 
 def test_binding_gives_the_role_to_the_deployment_service_account() -> None:
