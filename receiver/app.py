@@ -428,9 +428,11 @@ class App:
 
     def _on_reader(self, event: str, obj: Mapping[str, Any]) -> None:
         """A Kustomization or HelmRelease changed: downstream index and commit statuses."""
-        self.discovery.apply_reader(event, obj)
+        record = self.discovery.apply_reader(event, obj)
         if self.status is not None:
-            self.status.on_flux_object(event, obj, kind=str(obj.get("kind", "")) or None)
+            self.status.on_flux_object(
+                event, obj, kind=str(obj.get("kind", "")) or None, source=record.source
+            )
 
     def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         self.discovery.apply_git_repository(event, obj)

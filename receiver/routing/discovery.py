@@ -17,6 +17,7 @@ from receiver.objects import raw
 from receiver.routing import images, records, selectors
 from receiver.routing.index import (
     DownstreamIndex,
+    DownstreamRecord,
     GitRepoRecord,
     RouteIndex,
     RouteResult,
@@ -59,8 +60,8 @@ class Discovery:
         else:
             self.git.upsert(record)
 
-    def apply_reader(self, event: str, obj: Mapping[str, Any]) -> None:
-        """A Kustomization or HelmRelease changed."""
+    def apply_reader(self, event: str, obj: Mapping[str, Any]) -> DownstreamRecord:
+        """A Kustomization or HelmRelease changed; returns what it now reads."""
         record = (
             records.record_from_helmrelease(obj)
             if obj.get("kind") == "HelmRelease"
@@ -71,6 +72,7 @@ class Discovery:
             self.readers.remove(record.ref)
         else:
             self.readers.upsert(record)
+        return record
 
     def apply_image_source(self, event: str, obj: Mapping[str, Any]) -> None:
         """An ImageRepository, OCIRepository or OCI HelmRepository changed."""

@@ -65,6 +65,9 @@ class StatusService:
         # The latest observation of each reporting object: replayed when a request for the
         # commit it is about arrives after it (a restart, or a watch event out of order).
         self._observations: dict[ObjectRef, flux.Observation] = {}
+        # The latest recorded request per GitRepository (kind, namespace, name): a reader
+        # listed after its source still learns it (the first lists come in any order).
+        self._requests: dict[tuple[str, str, str], requested.RequestedCommit] = {}
         self._forges: dict[str, ForgeSettings] = {forge.host: forge for forge in settings.forges}
         self._journey = Journey(
             naming=settings.naming(),
@@ -148,12 +151,18 @@ class StatusService:
             self._request(record, downstream)
 
     def on_flux_object(
-        self, event_type: str, obj: Mapping[str, Any], *, kind: str | None = None
+        self,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        kind: str | None = None,
+        source: tuple[str, str, str] | None = None,
     ) -> None:
         """A Kustomization (`kustomize.toolkit.fluxcd.io/v1`), HelmRelease
         (`helm.toolkit.fluxcd.io/v2`) or Argo CD Application (`argoproj.io/v1alpha1`) watch
         event. `kind` names the watched kind for objects that carry none (the watch reports a
-        vanished object with its metadata only)."""
+        vanished object with its metadata only); `source` is the (kind, namespace, name) it
+        reads, whose recorded request applies to it."""
         with _guard("on_flux_object"):
             ref = raw.object_ref(obj, default_kind=kind or "")
             key = scope.status_ref(ref)
@@ -173,6 +182,10 @@ class StatusService:
             if observation is not None:
                 observation = dataclasses.replace(observation, obj=key)
                 self._observations[key] = observation
+            record = self._requests.get(source) if source is not None else None
+            if record is not None and self._recent(record):
+                self._request(record, [key])  # deduplicated per object by its request id
+            if observation is not None:
                 self._submit(self._journey.observed(observation))
 
     def on_source(
@@ -181,16 +194,18 @@ class StatusService:
         """A GitRepository watch event: the commit it now serves orders supersession right
         for its downstream objects even when no webhook announced that commit."""
         with _guard("on_source"):
-            if event_type == raw.DELETED or not downstream:
+            ref = raw.object_ref(obj, default_kind="GitRepository")
+            source = ("GitRepository", ref.namespace, ref.name)
+            if event_type == raw.DELETED:
+                self._requests.pop(source, None)
                 return
             record = requested.read(obj)
-            window_s = self._settings.limits.recover_window_s
-            if (
-                record is not None
-                and record.target.host in self._forges
-                and record.at_s >= self._clock() - window_s
-            ):
-                self._request(record, downstream)
+            if record is not None and self._recent(record):
+                self._requests[source] = record
+                if downstream:
+                    self._request(record, downstream)
+            if not downstream:
+                return
             revision = flux.source_revision(obj)
             if revision is None:
                 return
@@ -198,6 +213,10 @@ class StatusService:
             self._journey.source_moved(objects=objects, revision=revision)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _recent(self, record: requested.RequestedCommit) -> bool:
+        window_s = self._settings.limits.recover_window_s
+        return record.target.host in self._forges and record.at_s >= self._clock() - window_s
 
     def _request(self, record: requested.RequestedCommit, downstream: Sequence[ObjectRef]) -> None:
         """`pending` for a request (deduplicated by its id), then what is already known of

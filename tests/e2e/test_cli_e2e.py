@@ -7,13 +7,8 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,74 +16,9 @@ import pytest
 
 from tests import envtest
 from tests.support.running import kube
+from tests.support.served import CLI, ROOT, Served, serve
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "receiver.cli"]
 EXAMPLE_PATH = "/hook/" + hashlib.sha256(b"example-tokengithub-receiverflux-system").hexdigest()
-
-
-class Served:
-    def __init__(self, process: subprocess.Popen[str], ports: dict[str, int]) -> None:
-        self.process = process
-        self.ports = ports
-
-    def url(self, port: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.ports[port]}{path}"
-
-    def get(self, port: str, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.url(port, path), timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def wait_ready(self, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited early: {self.process.communicate()}")
-            try:
-                if self.get("health", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("serve never became ready")
-
-    def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGTERM)
-        out, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, out
-
-
-def serve(*args: str, env: dict[str, str] | None = None) -> Served:
-    ports = {
-        "webhook": envtest.free_port(),
-        "health": envtest.free_port(),
-        "metrics": envtest.free_port(),
-    }
-    command = [
-        *CLI,
-        "serve",
-        "--log-format",
-        "json",
-        "--listen",
-        f"127.0.0.1:{ports['webhook']}",
-        "--health-listen",
-        f"127.0.0.1:{ports['health']}",
-        "--metrics-listen",
-        f"127.0.0.1:{ports['metrics']}",
-        *args,
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    return Served(process, ports)
 
 
 def send(url: str, secret: str, *extra: str) -> subprocess.CompletedProcess[str]:

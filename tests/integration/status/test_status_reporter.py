@@ -7,7 +7,7 @@ The emulators check path, auth header and body of every call and answer like the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -34,24 +34,6 @@ KS = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "web")
 NAME = "flux/test/Kustomization/apps/web"
 NAMING = StatusNaming(cluster="test", target_url_template="https://flux.example/{namespace}/{name}")
 IDLE_TIMEOUT_S = 10
-
-
-@pytest.fixture
-async def github_api() -> AsyncIterator[EmulatedGitHub]:
-    forge = EmulatedGitHub(token="ghp-secret", projects={"acme/app"})
-    await forge.start()
-    yield forge
-    await forge.close()
-
-
-@pytest.fixture
-async def gitlab_api() -> AsyncIterator[EmulatedGitLab]:
-    forge = EmulatedGitLab(
-        token="glpat-secret", projects={"group/sub/app"}, ids={"42": "group/sub/app"}
-    )
-    await forge.start()
-    yield forge
-    await forge.close()
 
 
 class Harness:
