@@ -175,7 +175,12 @@ async def test_push_to_applied_reports_each_step_on_the_commit(
         await eventually(
             _states(gitlab, name), check=lambda s: s == ["pending", "running", "success"]
         )
-        assert all(call.raw_path.endswith(f"/statuses/{SHA}") for call in gitlab.calls)
+        # Posts to the commit; a read of its statuses only where an update was decided before
+        # this replica led (held, then checked): never anything else.
+        posts = [call for call in gitlab.calls if call.method == "POST"]
+        assert all(call.raw_path.endswith(f"/statuses/{SHA}") for call in posts)
+        reads = [call for call in gitlab.calls if call.method == "GET"]
+        assert all(f"/repository/commits/{SHA}/statuses" in call.raw_path for call in reads)
         assert all(call.headers.get("PRIVATE-TOKEN") == API_TOKEN for call in gitlab.calls)
 
 
