@@ -18,6 +18,9 @@ module, so the tree costs them nothing.
         QueueFull
         QueueDraining
       JwksUnavailable          no OIDC signing keys could be loaded (sender may retry)
+      ExpressionError          a CEL expression of a Receiver (`expressions.py`)
+        InvalidExpression        does not compile: the Receiver is not Ready
+        ExpressionFailed         failed on one request's data
       KubeError                a Kubernetes API call failed (`kube/client.py`)
         TargetNotFound           404: logged and counted, never retried
         ResourceExpired          410: list again
@@ -105,16 +108,6 @@ class JwksUnavailable(ReceiverError):
     """No OIDC signing keys could be loaded: the sender should retry later (Pub/Sub does)."""
 
 
-# --- the Kubernetes API ------------------------------------------------------------------------
-
-
-class FilterFailed(RequestRejected):
-    """A Receiver's CEL filter could not be evaluated for this delivery (Flux answers 500)."""
-
-    http_status = 422
-    outcome: str = "filter_failed"
-
-
 class ExpressionError(ReceiverError):
     """A CEL expression (resourceFilter, filter, OIDC variable or validation) failed."""
 
@@ -125,6 +118,9 @@ class InvalidExpression(ExpressionError):
 
 class ExpressionFailed(ExpressionError):
     """The expression failed on one request's data (no such key, not a boolean...)."""
+
+
+# --- the Kubernetes API ------------------------------------------------------------------------
 
 
 class KubeError(ReceiverError):

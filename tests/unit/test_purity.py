@@ -54,6 +54,8 @@ PURE_MODULES = frozenset(
     }
 )
 EDGES = {
+    "receiver.expressions": "no I/O of its own, but importing the cel package loads its CLI "
+    "(typer, prompt_toolkit: asyncio); pure modules get the compiler injected",
     "receiver.app": "wiring: starts servers, watches and workers",
     "receiver.backoff": "the retry loop awaits the call and the sleep it is given",
     "receiver.cli": "command line: reads files, runs the service, posts samples",
