@@ -22,7 +22,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from receiver import backoff, oidc_keys
+from receiver import backoff, expressions, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
 from receiver.errors import ConfigError, KubeError, KubeRejected
@@ -73,7 +73,9 @@ class App:
         self.settings = settings
         self.client = client
         self.metrics = Metrics()
-        self.receivers = ReceiverTable(supported_types=RECEIVER_TYPES)
+        self.receivers = ReceiverTable(
+            supported_types=RECEIVER_TYPES, compile=expressions.compile_expression
+        )
         self.cluster: Cluster
         self._inventory_objects: list[dict[str, Any]] = []
         if client is not None:
@@ -125,6 +127,7 @@ class App:
             discovery=self.discovery,
             endpoints=dict(settings.discovery.endpoints),
             status=self.status,
+            cluster=self.cluster,
         )
         self._poll_records: dict[Key, poll_refs.PollRecord] = {}
         self._ls_remote: GitPythonLsRemote | None = None

@@ -14,6 +14,8 @@ module, so the tree costs them nothing.
           UnknownSigningKey        ID token signed by a key id not (yet) in the key set
         MalformedPayload         authentic but unreadable body
         ReceiverNotReady         receiver suspended or not Ready, endpoint Secret missing
+        FilterFailed             a Receiver's CEL filter failed on this delivery
+      ResourcesUnreadable      a filtered Receiver's objects could not be read (may retry)
       QueueRefused             the reconcile queue takes no request now (sender may retry)
         QueueFull
         QueueDraining
@@ -90,6 +92,14 @@ class ReceiverNotReady(RequestRejected):
 
 
 # --- the service cannot take a delivery now ---------------------------------------------------
+
+
+class FilterFailed(RequestRejected):
+    """A Receiver's CEL filter failed on this delivery (the objects it accepted are queued)."""
+
+
+class ResourcesUnreadable(ReceiverError):
+    """A filtered Receiver's objects could not be read from the API server (sender may retry)."""
 
 
 class QueueRefused(ReceiverError):

@@ -15,8 +15,9 @@ a ping; an endpoint routes each push through the discovery indexes. Every Git pu
 its commit statuses once its reconcile requests are queued.
 The answer is one `Delivery` record, refused deliveries included (`error`): the HTTP edge
 answers, logs and counts from it, and alone turns errors into statuses. The queue accepts
-synchronously, so the answer goes out as soon as the requests are queued; the only await is
-for OIDC signing keys (`gcr`), which come from a cache.
+synchronously, so the answer goes out as soon as the requests are queued; the only awaits are
+for OIDC signing keys (`gcr`), which come from a cache, and, for a Receiver with CEL filters
+(`resourceFilter`, `resources[].filter`), the reads of the objects it names, as Flux does.
 """
 
 from __future__ import annotations
@@ -29,22 +30,26 @@ from typing import Any, Final
 
 import structlog
 
-from receiver import logs, oidc_keys
+from receiver import filtering, logs, oidc_keys
 from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
 from receiver.errors import (
     AuthenticationFailed,
+    FilterFailed,
+    KubeError,
     QueueRefused,
     ReceiverError,
     ReceiverNotReady,
+    ResourcesUnreadable,
     UnknownHook,
     UnknownKind,
 )
 from receiver.events import Event, GitPush, Ignored, ImagePush, ObjectRef, Signal
+from receiver.kube.patching import Cluster
 from receiver.metrics import Metrics
 from receiver.objects.resources import Selector, resource_for
 from receiver.routing.discovery import Discovery, Routed
-from receiver.routing.receivers import ReceiverEntry, ReceiverTable
+from receiver.routing.receivers import Filters, ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry
 from receiver.sources.base import (
     Credentials,
@@ -178,6 +183,7 @@ class _Routing:
     skipped: int | None = None
     reason: str | None = None  # why nothing was routed
     pushes: tuple[tuple[GitPush, tuple[ObjectRef, ...]], ...] = ()  # push, its downstream
+    failure: str | None = None  # a Receiver filter that failed: the request fails once queued
 
 
 @dataclass(slots=True)
@@ -191,6 +197,7 @@ class Pipeline:
     key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
     oidc_expectations: OidcSettings | None = None
     status: StatusService | None = None
+    cluster: Cluster | None = None  # read by Receivers with CEL filters only
     allow_cross_namespace: bool = True
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
@@ -317,7 +324,7 @@ class Pipeline:
                     outcome=Outcome.DUPLICATE,
                     reason="delivery already accepted",
                 )
-            routing = self._route(resolved, events)
+            routing = await self._route(resolved, events, delivery)
             try:
                 self.queue.request_all(routing.targets, reason=routing.queue_reason)
             except QueueRefused:
@@ -327,6 +334,9 @@ class Pipeline:
             if self.status is not None:
                 for push, downstream in routing.pushes:
                     self.status.on_push(push, downstream=downstream)
+            if routing.failure is not None:
+                # As Flux: what the filters accepted is requested, then the request fails.
+                raise FilterFailed(f"resource filter failed: {routing.failure}")
             return resolved.record(
                 event_type=event_type,
                 events=events,
@@ -357,17 +367,31 @@ class Pipeline:
 
     # -- route -----------------------------------------------------------------------------
 
-    def _route(self, resolved: _Resolved, events: tuple[Event, ...]) -> _Routing:
+    async def _route(
+        self, resolved: _Resolved, events: tuple[Event, ...], delivery: RawDelivery
+    ) -> _Routing:
         if resolved.entry is not None:
-            return self._route_receiver(resolved.entry, events, name=resolved.name)
+            return await self._route_receiver(
+                resolved.entry, events, name=resolved.name, delivery=delivery
+            )
         return self._route_endpoint(resolved.name, events)
 
-    def _route_receiver(
-        self, entry: ReceiverEntry, events: tuple[Event, ...], *, name: str
+    async def _route_receiver(
+        self,
+        entry: ReceiverEntry,
+        events: tuple[Event, ...],
+        *,
+        name: str,
+        delivery: RawDelivery,
     ) -> _Routing:
-        """Every resource of the Receiver; each Git push reports statuses for the
-        Kustomizations and HelmReleases the resources are or feed."""
-        targets = tuple(self.receiver_targets(entry))
+        """Every resource of the Receiver (those its CEL filters accept, when it has any);
+        each Git push reports statuses for the Kustomizations and HelmReleases the resources
+        are or feed."""
+        failure: str | None = None
+        if entry.filters is None:
+            targets: tuple[Target, ...] = tuple(self.receiver_targets(entry))
+        else:
+            targets, failure = await self._filtered_targets(entry, entry.filters, delivery)
         pushes: tuple[tuple[GitPush, tuple[ObjectRef, ...]], ...] = ()
         if self.status is not None:
             git_pushes = [event for event in events if isinstance(event, GitPush)]
@@ -377,7 +401,28 @@ class Pipeline:
                 direct = [t for t in refs if t.kind in ("Kustomization", "HelmRelease")]
                 downstream = (*self.discovery.downstream_of(sources), *direct)
                 pushes = tuple((push, downstream) for push in git_pushes)
-        return _Routing(Outcome.ACCEPTED, targets, f"receiver {name}", pushes=pushes)
+        return _Routing(
+            Outcome.ACCEPTED, targets, f"receiver {name}", pushes=pushes, failure=failure
+        )
+
+    async def _filtered_targets(
+        self, entry: ReceiverEntry, filters: Filters, delivery: RawDelivery
+    ) -> tuple[tuple[Target, ...], str | None]:
+        """The objects the Receiver's CEL filters accept, read from the cluster as Flux reads
+        them; with the failures (an expression that errs on this delivery), if any."""
+        if self.cluster is None:
+            raise ResourcesUnreadable("no cluster to read the filtered receiver's objects from")
+        req = filtering.request_document(delivery, type_name=entry.type_name)
+        try:
+            result = await filtering.apply(
+                filters, self._indexed_targets(entry), req=req, claims=None, cluster=self.cluster
+            )
+        except KubeError as exc:
+            raise ResourcesUnreadable(f"cannot read the receiver's objects: {exc}") from None
+        for missing in result.missing:
+            self.metrics.reconcile_requests.labels(missing.split("/", 1)[0], "not_found").inc()
+        failure = "; ".join(result.failures) if result.failures else None
+        return tuple(result.accepted), failure
 
     def _route_endpoint(self, endpoint: str, events: tuple[Event, ...]) -> _Routing:
         """Each event through the discovery indexes; the union of what they reach."""
@@ -405,8 +450,12 @@ class Pipeline:
 
     def receiver_targets(self, entry: ReceiverEntry) -> list[Target]:
         """Every resource of the receiver as a target; refused ones are logged and counted."""
-        targets: list[Target] = []
-        for ref in entry.resources:
+        return [target for _, target in self._indexed_targets(entry)]
+
+    def _indexed_targets(self, entry: ReceiverEntry) -> list[tuple[int, Target]]:
+        """`receiver_targets`, each with its index in `spec.resources` (for its filter)."""
+        targets: list[tuple[int, Target]] = []
+        for index, ref in enumerate(entry.resources):
             if ref.namespace != entry.namespace and not self.allow_cross_namespace:
                 self.metrics.reconcile_requests.labels(ref.kind, "refused").inc()
                 log.warning(
@@ -430,11 +479,11 @@ class Pipeline:
                 )
                 continue
             if ref.name == "*":
-                targets.append(
-                    Selector(resource.api_version, ref.kind, ref.namespace, ref.match_labels)
-                )
+                selector = Selector(resource.api_version, ref.kind, ref.namespace, ref.match_labels)
+                targets.append((index, selector))
             else:
-                targets.append(ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name))
+                target = ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name)
+                targets.append((index, target))
         return targets
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from receiver.errors import (
     AuthenticationFailed,
+    FilterFailed,
     JwksUnavailable,
     MalformedPayload,
     PayloadTooLarge,
@@ -25,6 +26,7 @@ from receiver.errors import (
     ReceiverError,
     ReceiverNotReady,
     RequestRejected,
+    ResourcesUnreadable,
     UnknownHook,
 )
 from receiver.http import limits
@@ -50,6 +52,8 @@ ANSWERS: dict[type[ReceiverError], tuple[int, str]] = {
     AuthenticationFailed: (401, "unauthorized"),
     MalformedPayload: (400, "malformed"),
     ReceiverNotReady: (503, "not_ready"),
+    FilterFailed: (422, "filter_failed"),
+    ResourcesUnreadable: (503, "unavailable"),
     QueueRefused: (503, "unavailable"),
     JwksUnavailable: (503, "unavailable"),
 }

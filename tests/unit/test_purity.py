@@ -54,6 +54,7 @@ PURE_MODULES = frozenset(
     }
 )
 EDGES = {
+    "receiver.filtering": "reads the objects a filtered Receiver names from the API server",
     "receiver.expressions": "no I/O of its own, but importing the cel package loads its CLI "
     "(typer, prompt_toolkit: asyncio); pure modules get the compiler injected",
     "receiver.app": "wiring: starts servers, watches and workers",
