@@ -3,9 +3,10 @@
 Edge: the only aiohttp client code for statuses. `submit` is synchronous and O(1) (amortised)
 so the pipeline and the watch never wait on a forge. One worker per forge host sends its
 updates in submission order (GitLab needs pending -> running -> success in order for one
-name and commit), waits out rate limits, retries 5xx/409/connection errors with capped
-backoff and gives up on 401/403/404/422. The queue is bounded: when full, the oldest
-pending/running update of a superseded commit goes first, then the oldest of all.
+name and commit), waits out rate limits, retries 5xx/409/connection errors with capped,
+jittered backoff (`backoff.retry`) and gives up on 401/403/404/422. The queue is bounded:
+when full, the oldest pending/running update of a superseded commit goes first, then the
+oldest of all.
 Tokens come from an injected `token_for(host, namespace)`; they never reach a log or metric.
 """
 
@@ -15,8 +16,9 @@ import asyncio
 import heapq
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from random import Random
 from typing import Final
 
 import aiohttp
@@ -24,6 +26,8 @@ import structlog
 import yarl
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
+from receiver import backoff
+from receiver.config import StatusLimits
 from receiver.errors import ForgeRateLimited, ForgeRejected, ForgeUnavailable
 from receiver.status import gitea, github, gitlab
 from receiver.status.model import (
@@ -32,13 +36,13 @@ from receiver.status.model import (
     ForgeConfig,
     ForgeKind,
     ForgeRequest,
+    PostOutcome,
     StatusUpdate,
 )
 
 log = structlog.get_logger(__name__)
 
 TokenLookup = Callable[[str, str | None], str | None]
-Sleep = Callable[[float], Awaitable[None]]
 StatusKey = tuple[str, str, str, str]
 
 APIS: Final[dict[ForgeKind, ForgeApi]] = {
@@ -48,21 +52,6 @@ APIS: Final[dict[ForgeKind, ForgeApi]] = {
 }
 MAX_REPLY_BYTES: Final = 64 * 1024
 _OPEN_STATES: Final = frozenset({CommitState.PENDING, CommitState.RUNNING})
-
-
-@dataclass(frozen=True, slots=True)
-class ReporterSettings:
-    max_queue: int = 1000
-    max_attempts: int = 5
-    """Tries of one update against 5xx/409/connection errors before it is dropped."""
-    max_rate_limit_waits: int = 5
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 60.0
-    max_rate_limit_wait_s: float = 900.0
-    """A forge asking for a longer wait is retried after this many seconds instead."""
-    request_timeout_s: float = 10.0
-    dedupe_memory: int = 10_000
-    """How many status lines remember their last content, to skip identical re-posts."""
 
 
 class ReporterMetrics:
@@ -102,7 +91,8 @@ class StatusReporter:
 
     Lifecycle: `submit` may be called before `start`; `start` opens the HTTP session and one
     worker per forge host; `stop` drains for at most `drain_timeout_s`, then cancels.
-    `sleep` and `clock` (epoch seconds) are injected so tests never really wait.
+    `limits` are the `status.limits` settings. `sleep`, `clock` (epoch seconds) and `random`
+    (the retry jitter, floats in [0, 1)) are injected so tests never really wait.
     """
 
     def __init__(
@@ -111,16 +101,18 @@ class StatusReporter:
         forges: Iterable[ForgeConfig],
         token_for: TokenLookup,
         metrics: ReporterMetrics,
-        settings: ReporterSettings | None = None,
-        sleep: Sleep = asyncio.sleep,
+        limits: StatusLimits | None = None,
+        sleep: backoff.Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        random: Callable[[], float] | None = None,
     ) -> None:
         self._forges = {forge.host.lower(): forge for forge in forges}
         self._token_for = token_for
         self._metrics = metrics
-        self._settings = settings or ReporterSettings()
+        self._limits = limits or StatusLimits()
         self._sleep = sleep
         self._clock = clock
+        self._random = random or Random().random
         self._seq = 0
         self._queues: dict[str, OrderedDict[int, _Item]] = {h: OrderedDict() for h in self._forges}
         self._items: dict[int, _Item] = {}
@@ -164,7 +156,7 @@ class StatusReporter:
                     heapq.heappush(self._droppable, seq)
         elif update.state is CommitState.PENDING:
             self._superseded_keys.discard(key)
-        if len(self._items) >= self._settings.max_queue:
+        if len(self._items) >= self._limits.max_queue:
             self._drop_one()
         self._seq += 1
         item = _Item(seq=self._seq, update=update, forge=forge)
@@ -226,7 +218,7 @@ class StatusReporter:
     def _remember(self, key: StatusKey, content: tuple[CommitState, str]) -> None:
         self._last_accepted[key] = content
         self._last_accepted.move_to_end(key)
-        while len(self._last_accepted) > self._settings.dedupe_memory:
+        while len(self._last_accepted) > self._limits.dedupe_memory:
             self._last_accepted.popitem(last=False)
 
     def _log_unconfigured(self, host: str, sha: str) -> None:
@@ -235,14 +227,14 @@ class StatusReporter:
         if marker in self._logged_unconfigured:
             return
         self._logged_unconfigured[marker] = None
-        while len(self._logged_unconfigured) > self._settings.dedupe_memory:
+        while len(self._logged_unconfigured) > self._limits.dedupe_memory:
             self._logged_unconfigured.popitem(last=False)
         log.debug("status_forge_not_configured", forge_host=host, sha=sha)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout_s)
+        timeout = aiohttp.ClientTimeout(total=self._limits.request_timeout_s)
         self._session = aiohttp.ClientSession(timeout=timeout)
         for host in self._forges:
             task = asyncio.create_task(self._run(host), name=f"status-reporter:{host}")
@@ -313,59 +305,70 @@ class StatusReporter:
             self._discard(item, reason="no_token")
             return
         self._warned_no_token.discard(missing)
-        failures = 0
+        limits = self._limits
         waits = 0
-        while True:
-            try:
-                request = api.build_request(update, base_url=forge.api_base_url, token=token)
-                status, headers, body = await self._send(request)
-                outcome = api.decipher(
-                    status=status,
-                    headers=headers,
-                    body=body,
-                    state=update.state,
-                    now_s=self._clock(),
-                )
-            except ForgeRateLimited as exc:
-                self._count(forge, "rate_limited")
-                waits += 1
-                if waits > self._settings.max_rate_limit_waits:
-                    self._discard(item, reason="retries_exhausted")
-                    return
-                await self._sleep(min(exc.retry_after_s, self._settings.max_rate_limit_wait_s))
-            except ForgeUnavailable as exc:
-                self._count(forge, "unavailable")
-                failures += 1
-                if failures >= self._settings.max_attempts:
-                    log.warning("status_forge_unavailable", forge_host=forge.host, error=str(exc))
-                    self._discard(item, reason="retries_exhausted")
-                    return
-                await self._sleep(self._backoff_s(failures))
-            except ForgeRejected as exc:
-                self._count(forge, "rejected")
-                log.warning(
-                    "status_rejected",
-                    forge_host=forge.host,
-                    project=update.project,
-                    sha=update.sha,
-                    error=str(exc),
-                )
-                self._discard(item, reason="rejected")
-                return
-            else:
-                self._count(forge, outcome.value)
-                if self.on_done is not None:
-                    self.on_done(update, outcome.value)
-                log.info(
-                    "status_posted",
-                    forge_host=forge.host,
-                    project=update.project,
-                    sha=update.sha,
-                    status_name=update.name,
-                    state=update.state.value,
-                    outcome=outcome.value,
-                )
-                return
+
+        async def post() -> PostOutcome:
+            """One post, waiting out rate limits (their own budget, not a failed attempt)."""
+            nonlocal waits
+            while True:
+                try:
+                    request = api.build_request(update, base_url=forge.api_base_url, token=token)
+                    status, headers, body = await self._send(request)
+                    return api.decipher(
+                        status=status,
+                        headers=headers,
+                        body=body,
+                        state=update.state,
+                        now_s=self._clock(),
+                    )
+                except ForgeRateLimited as exc:
+                    self._count(forge, "rate_limited")
+                    waits += 1
+                    if waits > limits.max_rate_limit_waits:
+                        raise
+                    await self._sleep(min(exc.retry_after_s, limits.max_rate_limit_wait_s))
+
+        try:
+            outcome = await backoff.retry(
+                post,
+                policy=limits,
+                retryable=lambda exc: isinstance(exc, ForgeUnavailable),
+                random=self._random,
+                sleep=self._sleep,
+                on_retry=lambda _exc, _attempt, _delay_s: self._count(forge, "unavailable"),
+            )
+        except ForgeRateLimited:
+            self._discard(item, reason="retries_exhausted")
+            return
+        except ForgeUnavailable as exc:
+            self._count(forge, "unavailable")
+            log.warning("status_forge_unavailable", forge_host=forge.host, error=str(exc))
+            self._discard(item, reason="retries_exhausted")
+            return
+        except ForgeRejected as exc:
+            self._count(forge, "rejected")
+            log.warning(
+                "status_rejected",
+                forge_host=forge.host,
+                project=update.project,
+                sha=update.sha,
+                error=str(exc),
+            )
+            self._discard(item, reason="rejected")
+            return
+        self._count(forge, outcome.value)
+        if self.on_done is not None:
+            self.on_done(update, outcome.value)
+        log.info(
+            "status_posted",
+            forge_host=forge.host,
+            project=update.project,
+            sha=update.sha,
+            status_name=update.name,
+            state=update.state.value,
+            outcome=outcome.value,
+        )
 
     async def _send(self, request: ForgeRequest) -> tuple[int, dict[str, str], bytes]:
         """One HTTP call; transport failures become `ForgeUnavailable` (retried)."""
@@ -382,10 +385,6 @@ class StatusReporter:
                 return response.status, dict(response.headers), body
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ForgeUnavailable(f"cannot reach the forge: {type(exc).__name__}") from exc
-
-    def _backoff_s(self, failures: int) -> float:
-        base = self._settings.backoff_base_s * 2 ** (failures - 1)
-        return float(min(self._settings.backoff_cap_s, base))
 
     def _count(self, forge: ForgeConfig, outcome: str) -> None:
         self._metrics.calls.labels(forge=forge.kind.value, outcome=outcome).inc()

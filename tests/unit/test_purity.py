@@ -48,7 +48,6 @@ PURE_MODULES = frozenset(
         "receiver.status.model",
         "receiver.status.replies",
         "receiver.status.scope",
-        "receiver.status.settings",
         "receiver.trigger",
         "receiver.trigger.pending",
     }
