@@ -46,7 +46,7 @@ def routing_figures(sizes: list[int], *, repos: int, pushes: int) -> dict[int, d
 
     def parsed(path: str, seq: int) -> GitPush:
         body = push_body(path, seq=seq)
-        event = github.SOURCE.parse(
+        (event,) = github.SOURCE.parse(
             RawDelivery(
                 headers={"x-github-event": "push", "x-github-delivery": str(seq)}, body=body
             )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from receiver.config import PollSettings
 from receiver.events import ObjectRef
 from receiver.objects.resources import GIT_REPOSITORY
 from receiver.poller import refs, runner
@@ -68,7 +69,7 @@ async def _bench(root: Path, *, remotes: int, concurrency: int, backend: str) ->
         threaded = None
         ls_remote = SubprocessLsRemote()
     poller = runner.Poller(
-        settings=runner.PollerSettings(
+        settings=PollSettings(
             enabled=True, concurrency=concurrency, per_host_limit=concurrency, timeout_s=30.0
         ),
         list_records=lambda: records,

@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from receiver import backoff, oidc_keys
+from receiver import backoff, expressions, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
 from receiver.errors import ConfigError, KubeError, KubeRejected
@@ -45,7 +45,7 @@ from receiver.objects import raw, resources
 from receiver.objects.raw import Key
 from receiver.pipeline import Pipeline, endpoint_source
 from receiver.poller import refs as poll_refs
-from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics, PollerSettings
+from receiver.poller.runner import GitPythonLsRemote, Poller, PollerMetrics
 from receiver.routing import records
 from receiver.routing.discovery import GIT_ENDPOINTS, ROUTABLE_ENDPOINTS, Discovery
 from receiver.routing.receivers import ReceiverTable, status_patch
@@ -81,7 +81,9 @@ class App:
         self.settings = settings
         self.client = client
         self.metrics = Metrics()
-        self.receivers = ReceiverTable(supported_types=RECEIVER_TYPES)
+        self.receivers = ReceiverTable(
+            supported_types=RECEIVER_TYPES, compile=expressions.compile_expression
+        )
         self.cluster: Cluster
         self._inventory_objects: list[dict[str, Any]] = []
         if client is not None:
@@ -145,6 +147,7 @@ class App:
             discovery=self.discovery,
             endpoints=dict(settings.discovery.endpoints),
             status=self.status,
+            cluster=self.cluster,
         )
         self._poll_records: dict[Key, poll_refs.PollRecord] = {}
         self._ls_remote: GitPythonLsRemote | None = None
@@ -152,14 +155,7 @@ class App:
         if settings.poll.enabled:
             self._ls_remote = GitPythonLsRemote(max_threads=settings.poll.concurrency)
             self.poller = Poller(
-                settings=PollerSettings(
-                    enabled=True,
-                    poll_interval_s=settings.poll.interval_s,
-                    concurrency=settings.poll.concurrency,
-                    per_host_limit=settings.poll.per_host_limit,
-                    timeout_s=settings.poll.timeout_s,
-                    allow_insecure_http=settings.poll.allow_insecure_http,
-                ),
+                settings=settings.poll,
                 list_records=lambda: list(self._poll_records.values()),
                 read_secret=self._read_secret,
                 request_reconcile=lambda ref, *, reason: self.queue.request_all(
@@ -492,31 +488,39 @@ class App:
             patch = status_patch(entry, now=_rfc3339_now())
             if patch is None:
                 continue
-            for attempt in range(1, 6):
-                try:
-                    await self.cluster.write_status(
-                        resources.RECEIVER, namespace=key[0], name=key[1], patch=patch
-                    )
-                    self.metrics.status_writes.labels("written").inc()
-                    break
-                except KubeRejected as exc:
-                    self.metrics.status_writes.labels("rejected").inc()
-                    log.error(
-                        "receiver_status_rejected", receiver=f"{key[0]}/{key[1]}", error=str(exc)
-                    )
-                    break
-                except KubeError as exc:
-                    log.warning(
-                        "receiver_status_retry", receiver=f"{key[0]}/{key[1]}", error=str(exc)
-                    )
-                    await asyncio.sleep(
-                        backoff.delay_s(
-                            attempt=attempt, initial_s=0.2, max_s=5, jitter=rng.random()
-                        )
-                    )
-            else:
-                self.metrics.status_writes.labels("failed").inc()
-                log.error("receiver_status_failed", receiver=f"{key[0]}/{key[1]}")
+            await self._write_status(key, patch, random=rng.random)
+
+    async def _write_status(
+        self, key: Key, patch: Mapping[str, Any], *, random: Callable[[], float]
+    ) -> None:
+        """One Receiver's `.status` patch, retried as `receiver_status` says; logged, counted."""
+        receiver = f"{key[0]}/{key[1]}"
+        try:
+            await backoff.retry(
+                lambda: self.cluster.write_status(
+                    resources.RECEIVER, namespace=key[0], name=key[1], patch=patch
+                ),
+                policy=self.settings.receiver_status,
+                retryable=_transient,
+                random=random,
+                sleep=asyncio.sleep,
+                on_retry=lambda exc, attempt, _delay_s: log.warning(
+                    "receiver_status_retry", receiver=receiver, attempt=attempt, error=str(exc)
+                ),
+            )
+        except KubeRejected as exc:
+            self.metrics.status_writes.labels("rejected").inc()
+            log.error("receiver_status_rejected", receiver=receiver, error=str(exc))
+        except KubeError as exc:
+            self.metrics.status_writes.labels("failed").inc()
+            log.error("receiver_status_failed", receiver=receiver, error=str(exc))
+        else:
+            self.metrics.status_writes.labels("written").inc()
+
+
+def _transient(exc: Exception) -> bool:
+    """A Receiver status write worth retrying: the API server failed, it did not refuse."""
+    return isinstance(exc, KubeError) and not isinstance(exc, KubeRejected)
 
 
 def replica_name() -> str:

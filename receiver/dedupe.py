@@ -29,3 +29,9 @@ class DeliveryDeduper:
             return True
         self._seen[key] = now_s
         return False
+
+    def forget(self, *, scope: str, delivery_id: str | None) -> None:
+        """Drop an id recorded by `seen_before`: its delivery was refused after all (queue
+        full), so the sender's retry must be taken, not answered as a duplicate."""
+        if delivery_id is not None:
+            self._seen.pop((scope, delivery_id), None)

@@ -14,10 +14,15 @@ module, so the tree costs them nothing.
           UnknownSigningKey        ID token signed by a key id not (yet) in the key set
         MalformedPayload         authentic but unreadable body
         ReceiverNotReady         receiver suspended or not Ready, endpoint Secret missing
+        FilterFailed             a Receiver's CEL filter failed on this delivery
+      ResourcesUnreadable      a filtered Receiver's objects could not be read (may retry)
       QueueRefused             the reconcile queue takes no request now (sender may retry)
         QueueFull
         QueueDraining
       JwksUnavailable          no OIDC signing keys could be loaded (sender may retry)
+      ExpressionError          a CEL expression of a Receiver (`expressions.py`)
+        InvalidExpression        does not compile: the Receiver is not Ready
+        ExpressionFailed         failed on one request's data
       KubeError                a Kubernetes API call failed (`kube/client.py`)
         TargetNotFound           404: logged and counted, never retried
         ResourceExpired          410: list again
@@ -89,6 +94,14 @@ class ReceiverNotReady(RequestRejected):
 # --- the service cannot take a delivery now ---------------------------------------------------
 
 
+class FilterFailed(RequestRejected):
+    """A Receiver's CEL filter failed on this delivery (the objects it accepted are queued)."""
+
+
+class ResourcesUnreadable(ReceiverError):
+    """A filtered Receiver's objects could not be read from the API server (sender may retry)."""
+
+
 class QueueRefused(ReceiverError):
     """The reconcile queue takes no request now; nothing was queued, the sender may retry."""
 
@@ -105,16 +118,6 @@ class JwksUnavailable(ReceiverError):
     """No OIDC signing keys could be loaded: the sender should retry later (Pub/Sub does)."""
 
 
-# --- the Kubernetes API ------------------------------------------------------------------------
-
-
-class FilterFailed(RequestRejected):
-    """A Receiver's CEL filter could not be evaluated for this delivery (Flux answers 500)."""
-
-    http_status = 422
-    outcome: str = "filter_failed"
-
-
 class ExpressionError(ReceiverError):
     """A CEL expression (resourceFilter, filter, OIDC variable or validation) failed."""
 
@@ -125,6 +128,9 @@ class InvalidExpression(ExpressionError):
 
 class ExpressionFailed(ExpressionError):
     """The expression failed on one request's data (no such key, not a boolean...)."""
+
+
+# --- the Kubernetes API ------------------------------------------------------------------------
 
 
 class KubeError(ReceiverError):

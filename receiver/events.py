@@ -1,6 +1,6 @@
 """The one typed event every source parses a delivery into.
 
-Pure: no I/O. A source's `parse` returns exactly one of these values; routing, triggering and
+Pure: no I/O. A source's `parse` returns a tuple of these values; routing, triggering and
 status reporting read only these fields, so vendor field names never leave `sources/`.
 """
 

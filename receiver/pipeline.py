@@ -1,66 +1,199 @@
 """One delivery through the stages; the only place that knows their order.
 
-Receiver path (`/hook/<digest>`): find the receiver -> refuse if suspended or not Ready ->
-verify the raw bytes -> filter on `spec.events` -> parse -> skip duplicates -> queue one
-reconcile request per resource.
-Discovery path (`/webhooks/<endpoint>`): find the endpoint and its Secret -> verify -> parse
-(one delivery may carry several pushes) -> skip duplicates -> route each push through the
-discovery indexes -> queue one reconcile request per affected object.
-The queue accepts synchronously, so the answer goes out as soon as the requests are queued;
-the only await is for OIDC signing keys (`gcr`), which come from a cache.
+Both paths run the same stages, and differ only in resolve and route:
+
+    resolve -> authenticate -> parse -> deduplicate -> route -> queue -> answer
+
+Resolve: the Receiver path (`/hook/<digest>`) finds the Receiver by its secret path and
+refuses it when suspended or not Ready; the discovery path (`/webhooks/<endpoint>[/<token>]`)
+finds the endpoint and its Secret, and checks senders that sign nothing (Docker Hub, Quay,
+ACR) by the token in the path (`verify_path_token`), a verifier like the others. On the
+Receiver path the types Flux filters then check `spec.events`. Parse gives every event of the
+delivery (a Bitbucket push of several refs is several pushes); duplicates are skipped by the
+first event's delivery id. Route: a Receiver reconciles its `spec.resources` on any event but
+a ping; an endpoint routes each push through the discovery indexes. Every Git push reports
+its commit statuses once its reconcile requests are queued.
+The answer is one `Delivery` record, refused deliveries included (`error`): the HTTP edge
+answers, logs and counts from it, and alone turns errors into statuses. The queue accepts
+synchronously, so the answer goes out as soon as the requests are queued; the only awaits are
+for OIDC signing keys (`gcr`), which come from a cache, and, for a Receiver with CEL filters
+(`resourceFilter`, `resources[].filter`), the reads of the objects it names, as Flux does.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
-from receiver import logs, oidc_keys
+from receiver import filtering, logs, oidc_keys
 from receiver.config import DiscoveryEndpoint
 from receiver.dedupe import DeliveryDeduper
 from receiver.errors import (
     AuthenticationFailed,
+    FilterFailed,
+    KubeError,
+    QueueRefused,
+    ReceiverError,
     ReceiverNotReady,
+    ResourcesUnreadable,
     UnknownHook,
     UnknownKind,
 )
 from receiver.events import Event, GitPush, Ignored, ImagePush, ObjectRef, Signal
+from receiver.kube.patching import Cluster
 from receiver.metrics import Metrics
 from receiver.objects.resources import Selector, resource_for
 from receiver.routing.discovery import Discovery, Routed
-from receiver.routing.receivers import ReceiverEntry, ReceiverTable
+from receiver.routing.receivers import Filters, ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry
 from receiver.sources.base import (
     Credentials,
     OidcSettings,
     RawDelivery,
     Source,
+    Verify,
     event_allowed,
-    parse_events,
-    token_matches,
+    verify_path_token,
 )
 from receiver.status.service import StatusService
 from receiver.trigger.worker import ReconcileQueue, Target
 
 log = structlog.get_logger(__name__)
 
+RECEIVER_PATH: Final = "receiver"
+DISCOVERY_PATH: Final = "discovery"
+# What asks for nothing: a Receiver reconciles on any event but a ping (as Flux does); an
+# endpoint routes pushes only.
+_INERT_ON_RECEIVER: Final = (Ignored,)
+_INERT_ON_ENDPOINT: Final = (Ignored, Signal)
+
+
+class Outcome(enum.StrEnum):
+    """What became of a delivery that was not refused: its log line's and metric's label."""
+
+    ACCEPTED = "accepted"  # reconcile requests queued
+    UNROUTED = "unrouted"  # an endpoint's push that no watched object reads
+    FILTERED = "filtered"  # the event type is not in the Receiver's spec.events
+    IGNORED = "ignored"  # a ping, or (on an endpoint) an event that is not a push
+    DUPLICATE = "duplicate"  # the same delivery id was taken within the window
+
+
+_ANSWER_STATUS: Final = {
+    Outcome.ACCEPTED: "accepted",
+    Outcome.UNROUTED: "accepted",
+    Outcome.FILTERED: "ignored",
+    Outcome.IGNORED: "ignored",
+    Outcome.DUPLICATE: "duplicate",
+}
+
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """The answer to a delivery (the facts for its log line are collected in `fields`)."""
+class Delivery:
+    """One delivery through the stages: what arrived, what was decided, what was queued.
 
-    http_status: int
-    body: dict[str, Any]
+    `receiver` ("namespace/name") or `endpoint` says whom it was for and `source` the sender's
+    type, once resolved. `outcome` is None exactly when the delivery was refused, and `error`
+    then says why. `skipped` counts the objects routing left alone (discovery path only);
+    `reason` is what the answer says when nothing was queued. Holds no secret: no header,
+    token, signature or body.
+    """
+
+    path_kind: str
+    receiver: str | None = None
+    endpoint: str | None = None
+    source: str | None = None
+    event_type: str | None = None
+    events: tuple[Event, ...] = ()
+    outcome: Outcome | None = None
+    targets: tuple[Target, ...] = ()
+    skipped: int | None = None
+    reason: str | None = None
+    error: ReceiverError | None = None
+
+    @property
+    def delivery_id(self) -> str | None:
+        return self.events[0].delivery_id if self.events else None
+
+    def answer(self) -> dict[str, Any]:
+        """The JSON body of the 200 answer; only for a delivery that was not refused."""
+        assert self.outcome is not None
+        body: dict[str, Any] = {"status": _ANSWER_STATUS[self.outcome]}
+        if self.outcome is Outcome.ACCEPTED or self.outcome is Outcome.UNROUTED:
+            body["targets"] = len(self.targets)
+            if self.skipped is not None:
+                body["skipped"] = self.skipped
+        if self.reason is not None:
+            body["reason"] = self.reason
+        return body
 
 
-def _answer(fields: dict[str, Any], outcome: str, **body: Any) -> Outcome:
-    """A 200 answer; `outcome` is recorded for the delivery's log line and metric."""
-    fields["outcome"] = outcome
-    return Outcome(200, body)
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """What resolve found: whose delivery it is, and how and against what to check it."""
+
+    path_kind: str
+    name: str  # the Receiver's "namespace/name", or the endpoint
+    scope: str  # where delivery ids are deduplicated
+    source: Source
+    verify: Verify
+    credentials: Credentials
+    allowed_events: tuple[str, ...] | None  # spec.events, for the types Flux filters
+    inert: tuple[type[Event], ...]
+    entry: ReceiverEntry | None  # the Receiver, whose resources route; None for an endpoint
+
+    def record(
+        self,
+        *,
+        event_type: str | None,
+        events: tuple[Event, ...] = (),
+        outcome: Outcome | None = None,
+        targets: tuple[Target, ...] = (),
+        skipped: int | None = None,
+        reason: str | None = None,
+        error: ReceiverError | None = None,
+    ) -> Delivery:
+        on_receiver = self.entry is not None
+        return Delivery(
+            path_kind=self.path_kind,
+            receiver=self.name if on_receiver else None,
+            endpoint=None if on_receiver else self.name,
+            source=self.source.type_name,
+            event_type=event_type,
+            events=events,
+            outcome=outcome,
+            targets=targets,
+            skipped=skipped,
+            reason=reason,
+            error=error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """What route decided: the targets, and the commit statuses to report once queued."""
+
+    outcome: Outcome
+    targets: tuple[Target, ...]
+    queue_reason: str  # what the reconcile requests say they are for
+    skipped: int | None = None
+    reason: str | None = None  # why nothing was routed
+    pushes: tuple[_StatusRequest, ...] = ()
+    failure: str | None = None  # a Receiver filter that failed: the request fails once queued
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusRequest:
+    """A routed push, for commit statuses: the GitRepositories whose reconcile patches record
+    it, and the objects whose statuses it starts."""
+
+    push: GitPush
+    sources: tuple[ObjectRef, ...]
+    downstream: tuple[ObjectRef, ...]
 
 
 @dataclass(slots=True)
@@ -74,45 +207,45 @@ class Pipeline:
     key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
     oidc_expectations: OidcSettings | None = None
     status: StatusService | None = None
+    cluster: Cluster | None = None  # read by Receivers with CEL filters only
     allow_cross_namespace: bool = True
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
 
-    async def handle_hook(
-        self, path: str, delivery: RawDelivery, *, fields: dict[str, Any]
-    ) -> Outcome:
-        """Answer one delivery to a Receiver's path; raises `RequestRejected` to refuse it.
+    # -- the two entries: they differ in resolve only ----------------------------------------
 
-        `fields` collects what the delivery's log line reports, also when it is refused.
-        """
+    async def handle_hook(self, path: str, delivery: RawDelivery) -> Delivery:
+        """One delivery to a Receiver's secret path (`/hook/<digest>`)."""
         entry = self.receivers.lookup(path)
         if entry is None:
-            raise UnknownHook("no receiver at this path")
-        fields.update(receiver=f"{entry.namespace}/{entry.name}", type=entry.type_name)
-        return await self._handle(entry, delivery, fields)
-
-    async def _verify(
-        self, source: Source, delivery: RawDelivery, credentials: Credentials
-    ) -> None:
-        """The source's check; for OIDC types with keys from the cache (refreshed once on an
-        unknown key id). Failures are counted by type."""
-        cache = self.key_caches.get(source.type_name)
+            return Delivery(RECEIVER_PATH, error=UnknownHook("no receiver at this path"))
+        name = f"{entry.namespace}/{entry.name}"
         try:
-            if cache is None:
-                source.verify(delivery, credentials)
-            else:
-                with_claims = replace(credentials, oidc=self.oidc_expectations)
-                await oidc_keys.verify_with_refresh(
-                    source=source, delivery=delivery, credentials=with_claims, cache=cache
-                )
-        except AuthenticationFailed:
-            self.metrics.signature_failures.labels(source.type_name).inc()
-            raise
+            resolved = self._resolve_receiver(entry, name=name)
+        except ReceiverError as exc:
+            return Delivery(RECEIVER_PATH, receiver=name, source=entry.type_name, error=exc)
+        return await self._deliver(resolved, delivery)
 
-    async def _handle(
-        self, entry: ReceiverEntry, delivery: RawDelivery, fields: dict[str, Any]
-    ) -> Outcome:
+    async def handle_discovery(self, endpoint: str, delivery: RawDelivery) -> Delivery:
+        """One delivery to `/webhooks/<endpoint>` (`delivery.path_token` set when the path
+        carries a token): routed to the objects it affects."""
+        settings = self.endpoints.get(endpoint)
+        source = endpoint_source(endpoint)
+        if settings is None or source is None:
+            error = UnknownHook(f"no discovery endpoint {endpoint!r} is configured")
+            return Delivery(DISCOVERY_PATH, error=error)
+        try:
+            resolved = self._resolve_endpoint(
+                endpoint, settings=settings, source=source, delivery=delivery
+            )
+        except ReceiverError as exc:
+            return Delivery(DISCOVERY_PATH, endpoint=endpoint, source=source.type_name, error=exc)
+        return await self._deliver(resolved, delivery)
+
+    # -- resolve ---------------------------------------------------------------------------
+
+    def _resolve_receiver(self, entry: ReceiverEntry, *, name: str) -> _Resolved:
         if entry.suspended:
             raise ReceiverNotReady("receiver is suspended")
         source = registry.get(entry.type_name)
@@ -121,46 +254,221 @@ class Pipeline:
         credentials = Credentials(
             token=entry.token, secret_data=entry.secret_data, now_s=self.wall_clock()
         )
-        await self._verify(source, delivery, credentials)
-        event_type = source.event_name(delivery)
-        fields["event_type"] = event_type
         filtered = entry.type_name in registry.EVENT_FILTERED_TYPES
-        if filtered and not event_allowed(event_type, entry.events):
-            return _answer(
-                fields,
-                "filtered",
-                status="ignored",
-                reason=f"event {event_type!r} is not in spec.events",
+        return _Resolved(
+            path_kind=RECEIVER_PATH,
+            name=name,
+            scope=name,
+            source=source,
+            verify=source.verify,
+            credentials=credentials,
+            allowed_events=entry.events if filtered else None,
+            inert=_INERT_ON_RECEIVER,
+            entry=entry,
+        )
+
+    def _resolve_endpoint(
+        self,
+        endpoint: str,
+        *,
+        settings: DiscoveryEndpoint,
+        source: Source,
+        delivery: RawDelivery,
+    ) -> _Resolved:
+        """Senders that sign nothing must call `/webhooks/<endpoint>/<token>`: the token in the
+        path is their credential, as the secret path is for Flux's Receivers."""
+        ref = settings.secret_ref
+        secret = self.receivers.secret((ref.namespace, ref.name))
+        if secret is None or (source.uses_token and ref.key not in secret):
+            raise ReceiverNotReady(
+                f"endpoint secret {ref.namespace}/{ref.name} (key {ref.key!r}) not found"
             )
-        event = source.parse(delivery)
-        fields["delivery_id"] = event.delivery_id
-        if isinstance(event, Ignored):
-            return _answer(fields, "ignored", status="ignored", reason=event.reason)
-        scope = f"{entry.namespace}/{entry.name}"
-        if self.deduper.seen_before(
-            scope=scope, delivery_id=event.delivery_id, now_s=self.monotonic()
-        ):
-            return _answer(
-                fields, "duplicate", status="duplicate", reason="delivery already accepted"
+        verify = source.verify
+        if not source.authenticates_payload:
+            verify = verify_path_token
+        elif delivery.path_token is not None:
+            raise UnknownHook(f"/webhooks/{endpoint} takes no token in its path")
+        credentials = Credentials(
+            token=secret.get(ref.key, b""), secret_data=secret, now_s=self.wall_clock()
+        )
+        return _Resolved(
+            path_kind=DISCOVERY_PATH,
+            name=endpoint,
+            scope=f"webhooks/{endpoint}",
+            source=source,
+            verify=verify,
+            credentials=credentials,
+            allowed_events=None,
+            inert=_INERT_ON_ENDPOINT,
+            entry=None,
+        )
+
+    # -- the stages both paths share -------------------------------------------------------
+
+    async def _deliver(self, resolved: _Resolved, delivery: RawDelivery) -> Delivery:
+        """authenticate -> parse -> deduplicate -> route -> queue -> answer."""
+        event_type: str | None = None
+        events: tuple[Event, ...] = ()
+        try:
+            await self._authenticate(resolved, delivery)
+            event_type = resolved.source.event_name(delivery)
+            allowed = resolved.allowed_events
+            if allowed is not None and not event_allowed(event_type, allowed):
+                reason = f"event {event_type!r} is not in spec.events"
+                return resolved.record(
+                    event_type=event_type, outcome=Outcome.FILTERED, reason=reason
+                )
+            events = resolved.source.parse(delivery)
+            inert = _inert_reason(events, inert=resolved.inert)
+            if inert is not None:
+                return resolved.record(
+                    event_type=event_type, events=events, outcome=Outcome.IGNORED, reason=inert
+                )
+            delivery_id = events[0].delivery_id
+            if self.deduper.seen_before(
+                scope=resolved.scope, delivery_id=delivery_id, now_s=self.monotonic()
+            ):
+                return resolved.record(
+                    event_type=event_type,
+                    events=events,
+                    outcome=Outcome.DUPLICATE,
+                    reason="delivery already accepted",
+                )
+            routing = await self._route(resolved, events, delivery)
+            try:
+                self.queue.request_all(routing.targets, reason=routing.queue_reason)
+            except QueueRefused:
+                # Not taken: the sender's retry must not be answered as a duplicate.
+                self.deduper.forget(scope=resolved.scope, delivery_id=delivery_id)
+                raise
+            if self.status is not None:
+                for request in routing.pushes:
+                    self.status.on_push(
+                        request.push, downstream=request.downstream, sources=request.sources
+                    )
+            if routing.failure is not None:
+                # As Flux: what the filters accepted is requested, then the request fails.
+                raise FilterFailed(f"resource filter failed: {routing.failure}")
+            return resolved.record(
+                event_type=event_type,
+                events=events,
+                outcome=routing.outcome,
+                targets=routing.targets,
+                skipped=routing.skipped,
+                reason=routing.reason,
             )
-        targets = self.receiver_targets(entry)
-        self.queue.request_all(targets, reason=f"receiver {scope}")
-        if self.status is not None and isinstance(event, GitPush):
-            refs = [t for t in targets if isinstance(t, ObjectRef)]
-            sources = tuple(t for t in refs if t.kind == "GitRepository")
-            direct = [t for t in refs if t.kind in ("Kustomization", "HelmRelease")]
-            self.status.on_push(
-                event,
-                downstream=[*self.discovery.downstream_of(sources), *direct],
-                sources=sources,
+        except ReceiverError as exc:
+            return resolved.record(event_type=event_type, events=events, error=exc)
+
+    async def _authenticate(self, resolved: _Resolved, delivery: RawDelivery) -> None:
+        """The resolved verifier; OIDC types with keys from the cache (refreshed once on an
+        unknown key id). Failures are counted by type."""
+        source = resolved.source
+        cache = self.key_caches.get(source.type_name)
+        try:
+            if cache is None:
+                resolved.verify(delivery, resolved.credentials)
+            else:
+                with_claims = replace(resolved.credentials, oidc=self.oidc_expectations)
+                await oidc_keys.verify_with_refresh(
+                    source=source, delivery=delivery, credentials=with_claims, cache=cache
+                )
+        except AuthenticationFailed:
+            self.metrics.signature_failures.labels(source.type_name).inc()
+            raise
+
+    # -- route -----------------------------------------------------------------------------
+
+    async def _route(
+        self, resolved: _Resolved, events: tuple[Event, ...], delivery: RawDelivery
+    ) -> _Routing:
+        if resolved.entry is not None:
+            return await self._route_receiver(
+                resolved.entry, events, name=resolved.name, delivery=delivery
             )
-        fields["targets"] = [str(t) for t in targets]
-        return _answer(fields, "accepted", status="accepted", targets=len(targets))
+        return self._route_endpoint(resolved.name, events)
+
+    async def _route_receiver(
+        self,
+        entry: ReceiverEntry,
+        events: tuple[Event, ...],
+        *,
+        name: str,
+        delivery: RawDelivery,
+    ) -> _Routing:
+        """Every resource of the Receiver (those its CEL filters accept, when it has any);
+        each Git push reports statuses for the Kustomizations and HelmReleases the resources
+        are or feed."""
+        failure: str | None = None
+        if entry.filters is None:
+            targets: tuple[Target, ...] = tuple(self.receiver_targets(entry))
+        else:
+            targets, failure = await self._filtered_targets(entry, entry.filters, delivery)
+        pushes: tuple[_StatusRequest, ...] = ()
+        if self.status is not None:
+            git_pushes = [event for event in events if isinstance(event, GitPush)]
+            if git_pushes:
+                refs = [t for t in targets if isinstance(t, ObjectRef)]
+                sources = tuple(t for t in refs if t.kind == "GitRepository")
+                direct = [t for t in refs if t.kind in ("Kustomization", "HelmRelease")]
+                downstream = (*self.discovery.downstream_of(sources), *direct)
+                pushes = tuple(_StatusRequest(push, sources, downstream) for push in git_pushes)
+        return _Routing(
+            Outcome.ACCEPTED, targets, f"receiver {name}", pushes=pushes, failure=failure
+        )
+
+    async def _filtered_targets(
+        self, entry: ReceiverEntry, filters: Filters, delivery: RawDelivery
+    ) -> tuple[tuple[Target, ...], str | None]:
+        """The objects the Receiver's CEL filters accept, read from the cluster as Flux reads
+        them; with the failures (an expression that errs on this delivery), if any."""
+        if self.cluster is None:
+            raise ResourcesUnreadable("no cluster to read the filtered receiver's objects from")
+        req = filtering.request_document(delivery, type_name=entry.type_name)
+        try:
+            result = await filtering.apply(
+                filters, self._indexed_targets(entry), req=req, claims=None, cluster=self.cluster
+            )
+        except KubeError as exc:
+            raise ResourcesUnreadable(f"cannot read the receiver's objects: {exc}") from None
+        for missing in result.missing:
+            self.metrics.reconcile_requests.labels(missing.split("/", 1)[0], "not_found").inc()
+        failure = "; ".join(result.failures) if result.failures else None
+        return tuple(result.accepted), failure
+
+    def _route_endpoint(self, endpoint: str, events: tuple[Event, ...]) -> _Routing:
+        """Each event through the discovery indexes; the union of what they reach."""
+        targets: dict[ObjectRef, None] = {}
+        skipped = 0
+        reasons: list[str] = []
+        pushes: list[_StatusRequest] = []
+        for event in events:
+            routed = self.discovery.route(event)
+            targets.update(dict.fromkeys(routed.targets))
+            skipped += len(routed.skipped)
+            _log_route(event, routed, endpoint=endpoint)
+            if routed.reason and not routed.targets:
+                reasons.append(routed.reason)
+            if self.status is not None and isinstance(event, GitPush) and routed.sources:
+                downstream = self.discovery.downstream_of(routed.sources)
+                pushes.append(_StatusRequest(event, routed.sources, downstream))
+        return _Routing(
+            Outcome.ACCEPTED if targets else Outcome.UNROUTED,
+            tuple(targets),
+            f"webhooks/{endpoint}",
+            skipped=skipped,
+            reason="; ".join(dict.fromkeys(reasons)) if not targets and reasons else None,
+            pushes=tuple(pushes),
+        )
 
     def receiver_targets(self, entry: ReceiverEntry) -> list[Target]:
         """Every resource of the receiver as a target; refused ones are logged and counted."""
-        targets: list[Target] = []
-        for ref in entry.resources:
+        return [target for _, target in self._indexed_targets(entry)]
+
+    def _indexed_targets(self, entry: ReceiverEntry) -> list[tuple[int, Target]]:
+        """`receiver_targets`, each with its index in `spec.resources` (for its filter)."""
+        targets: list[tuple[int, Target]] = []
+        for index, ref in enumerate(entry.resources):
             if ref.namespace != entry.namespace and not self.allow_cross_namespace:
                 self.metrics.reconcile_requests.labels(ref.kind, "refused").inc()
                 log.warning(
@@ -184,97 +492,25 @@ class Pipeline:
                 )
                 continue
             if ref.name == "*":
-                targets.append(
-                    Selector(resource.api_version, ref.kind, ref.namespace, ref.match_labels)
-                )
+                selector = Selector(resource.api_version, ref.kind, ref.namespace, ref.match_labels)
+                targets.append((index, selector))
             else:
-                targets.append(ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name))
+                target = ObjectRef(resource.api_version, ref.kind, ref.namespace, ref.name)
+                targets.append((index, target))
         return targets
-
-    async def handle_discovery(
-        self,
-        endpoint: str,
-        delivery: RawDelivery,
-        *,
-        fields: dict[str, Any],
-        path_token: str | None = None,
-    ) -> Outcome:
-        """Answer one delivery to `/webhooks/<endpoint>`: route it to the objects it affects.
-
-        Senders that sign nothing (Docker Hub, Quay, ACR) must call `/webhooks/<endpoint>/<token>`:
-        the token in the path is their credential, as the secret path is for Flux's Receivers.
-        """
-        settings = self.endpoints.get(endpoint)
-        source = endpoint_source(endpoint)
-        if settings is None or source is None:
-            raise UnknownHook(f"no discovery endpoint {endpoint!r} is configured")
-        fields.update(endpoint=endpoint, type=source.type_name)
-        ref = settings.secret_ref
-        secret = self.receivers.secret((ref.namespace, ref.name))
-        if secret is None or (source.uses_token and ref.key not in secret):
-            raise ReceiverNotReady(
-                f"endpoint secret {ref.namespace}/{ref.name} (key {ref.key!r}) not found"
-            )
-        token = secret.get(ref.key, b"")
-        if source.authenticates_payload and path_token is not None:
-            raise UnknownHook(f"/webhooks/{endpoint} takes no token in its path")
-        if not source.authenticates_payload and (
-            path_token is None or not token_matches(expected=token, given=path_token)
-        ):
-            self.metrics.signature_failures.labels(source.type_name).inc()
-            raise AuthenticationFailed(
-                f"{source.type_name} signs nothing: call /webhooks/{endpoint}/<token> with the "
-                "endpoint Secret's token"
-            )
-        credentials = Credentials(token=token, secret_data=secret, now_s=self.wall_clock())
-        await self._verify(source, delivery, credentials)
-        fields["event_type"] = source.event_name(delivery)
-        events = parse_events(source, delivery)
-        fields["delivery_id"] = events[0].delivery_id
-        # Only pushes route: a ping or any other event (a Signal here) asks for nothing.
-        if all(isinstance(event, Ignored | Signal) for event in events):
-            reason = "; ".join(dict.fromkeys(_ignored_reason(event) for event in events))
-            return _answer(fields, "ignored", status="ignored", reason=reason)
-        if self.deduper.seen_before(
-            scope=f"webhooks/{endpoint}", delivery_id=events[0].delivery_id, now_s=self.monotonic()
-        ):
-            return _answer(
-                fields, "duplicate", status="duplicate", reason="delivery already accepted"
-            )
-        targets: dict[ObjectRef, None] = {}
-        skipped = 0
-        reasons: list[str] = []
-        routes = [(event, self.discovery.route(event)) for event in events]
-        for event, routed in routes:
-            targets.update(dict.fromkeys(routed.targets))
-            skipped += len(routed.skipped)
-            _log_route(event, routed, endpoint=endpoint)
-            if routed.reason and not routed.targets:
-                reasons.append(routed.reason)
-        self.queue.request_all(list(targets), reason=f"webhooks/{endpoint}")
-        if self.status is not None:
-            for event, routed in routes:
-                if isinstance(event, GitPush) and routed.sources:
-                    self.status.on_push(
-                        event,
-                        downstream=self.discovery.downstream_of(routed.sources),
-                        sources=routed.sources,
-                    )
-        fields["targets"] = [str(t) for t in targets]
-        extra = {"reason": "; ".join(dict.fromkeys(reasons))} if not targets and reasons else {}
-        return _answer(
-            fields,
-            "accepted" if targets else "unrouted",
-            status="accepted",
-            targets=len(targets),
-            skipped=skipped,
-            **extra,
-        )
 
 
 def endpoint_source(endpoint: str) -> Source | None:
     """The source behind `/webhooks/<endpoint>`: `generic` is gitops-receiver's own format."""
     return generic_push.SOURCE if endpoint == "generic" else registry.get(endpoint)
+
+
+def _inert_reason(events: tuple[Event, ...], *, inert: tuple[type[Event], ...]) -> str | None:
+    """Why the delivery asks for nothing when every event is inert; None when one is not."""
+    for event in events:
+        if not isinstance(event, inert):
+            return None
+    return "; ".join(dict.fromkeys(_ignored_reason(event) for event in events))
 
 
 def _ignored_reason(event: Event) -> str:

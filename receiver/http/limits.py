@@ -17,7 +17,10 @@ from receiver.sources.base import RawDelivery
 _CHUNK_BYTES = 64 * 1024
 
 
-async def read_delivery(request: web.Request, *, max_body_bytes: int) -> RawDelivery:
+async def read_delivery(
+    request: web.Request, *, max_body_bytes: int, path_token: str | None = None
+) -> RawDelivery:
+    """`path_token`: the token of `/webhooks/<endpoint>/<token>`, kept for the verifier."""
     too_large = PayloadTooLarge(f"body is larger than the limit of {max_body_bytes} bytes")
     if request.content_length is not None and request.content_length > max_body_bytes:
         raise too_large
@@ -32,7 +35,9 @@ async def read_delivery(request: web.Request, *, max_body_bytes: int) -> RawDeli
             )
         except (asyncio.IncompleteReadError, ConnectionResetError):
             raise MalformedPayload("body ended before its Content-Length") from None
-        return RawDelivery(headers=headers, body=body, query=dict(request.query))
+        return RawDelivery(
+            headers=headers, body=body, query=dict(request.query), path_token=path_token
+        )
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -46,4 +51,9 @@ async def read_delivery(request: web.Request, *, max_body_bytes: int) -> RawDeli
         if size > max_body_bytes:
             raise too_large
         chunks.append(chunk)
-    return RawDelivery(headers=headers, body=b"".join(chunks), query=dict(request.query))
+    return RawDelivery(
+        headers=headers,
+        body=b"".join(chunks),
+        query=dict(request.query),
+        path_token=path_token,
+    )

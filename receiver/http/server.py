@@ -3,7 +3,8 @@
 The only place that turns errors into HTTP statuses (`ANSWERS`): a refused delivery, a full or
 draining queue and missing signing keys each get their status with a short JSON message;
 aiohttp's own 404/405 get the same JSON shape; anything else is a bug: logged with its
-traceback, answered with a plain 500 and no detail. Each delivery gets exactly one log line.
+traceback, answered with a plain 500 and no detail. The pipeline's `Delivery` record of each
+delivery gives its answer, its one log line and its metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from receiver.errors import (
     AuthenticationFailed,
+    FilterFailed,
     JwksUnavailable,
     MalformedPayload,
     PayloadTooLarge,
@@ -24,17 +26,18 @@ from receiver.errors import (
     ReceiverError,
     ReceiverNotReady,
     RequestRejected,
+    ResourcesUnreadable,
     UnknownHook,
 )
 from receiver.http import limits
 from receiver.metrics import Metrics
-from receiver.pipeline import Outcome, Pipeline
+from receiver.pipeline import DISCOVERY_PATH, RECEIVER_PATH, Delivery, Outcome, Pipeline
 from receiver.sources.base import RawDelivery
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PipelineStage = Callable[[web.Request, RawDelivery, dict[str, Any]], Awaitable[Outcome]]
+PipelineEntry = Callable[[web.Request, RawDelivery], Awaitable[Delivery]]
 HOOK_ROUTE = "/hook/{digest}"
 DISCOVERY_ROUTE = "/webhooks/{endpoint}"
 DISCOVERY_TOKEN_ROUTE = "/webhooks/{endpoint}/{token}"
@@ -49,6 +52,8 @@ ANSWERS: dict[type[ReceiverError], tuple[int, str]] = {
     AuthenticationFailed: (401, "unauthorized"),
     MalformedPayload: (400, "malformed"),
     ReceiverNotReady: (503, "not_ready"),
+    FilterFailed: (422, "filter_failed"),
+    ResourcesUnreadable: (503, "unavailable"),
     QueueRefused: (503, "unavailable"),
     JwksUnavailable: (503, "unavailable"),
 }
@@ -90,49 +95,80 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
 
-    def delivery_handler(path_kind: str, handle: PipelineStage) -> Handler:
+    def delivery_handler(path_kind: str, handle: PipelineEntry) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             started = time.perf_counter()
-            fields: dict[str, Any] = {"path_kind": path_kind}
+            record: Delivery | None = None
             status = 500
             try:
-                delivery = await limits.read_delivery(request, max_body_bytes=max_body_bytes)
-                outcome = await handle(request, delivery, fields)
-                status = outcome.http_status
-                return web.json_response(outcome.body, status=status)
-            except ReceiverError as exc:
-                answer = answer_for(exc)
-                if answer is not None:
-                    status = answer[0]
-                    fields.setdefault("outcome", answer[1])
-                    fields["error"] = str(exc)
-                raise
+                try:
+                    raw = await limits.read_delivery(
+                        request,
+                        max_body_bytes=max_body_bytes,
+                        path_token=request.match_info.get("token"),
+                    )
+                except ReceiverError as exc:
+                    record = Delivery(path_kind, error=exc)
+                else:
+                    record = await handle(request, raw)
+                if record.error is None:
+                    status = 200
+                    return web.json_response(record.answer(), status=status)
+                answer = answer_for(record.error)
+                if answer is None:
+                    raise record.error  # a bug: the middleware logs it and answers 500
+                status = answer[0]
+                return _json_error(status, str(record.error))
             finally:
-                source = str(fields.get("type", "unknown"))
-                latency = time.perf_counter() - started
-                metrics.deliveries.labels(source, str(fields.get("outcome", "error"))).inc()
-                metrics.delivery_latency.labels(source).observe(latency)
-                log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **fields)
+                _account(
+                    record, path_kind=path_kind, status=status, started=started, metrics=metrics
+                )
 
         return handler
 
     hook = delivery_handler(
-        "receiver",
-        lambda request, delivery, fields: pipeline.handle_hook(
-            request.path, delivery, fields=fields
-        ),
+        RECEIVER_PATH, lambda request, raw: pipeline.handle_hook(request.path, raw)
     )
     discovery = delivery_handler(
-        "discovery",
-        lambda request, delivery, fields: pipeline.handle_discovery(
-            request.match_info["endpoint"],
-            delivery,
-            fields=fields,
-            path_token=request.match_info.get("token"),
-        ),
+        DISCOVERY_PATH,
+        lambda request, raw: pipeline.handle_discovery(request.match_info["endpoint"], raw),
     )
     for method in _ACCEPTED_METHODS:
         app.router.add_route(method, HOOK_ROUTE, hook)
         app.router.add_route(method, DISCOVERY_ROUTE, discovery)
         app.router.add_route(method, DISCOVERY_TOKEN_ROUTE, discovery)
     return app
+
+
+def _account(
+    record: Delivery | None, *, path_kind: str, status: int, started: float, metrics: Metrics
+) -> None:
+    """The delivery's one log line and its metrics, from its record (None: a bug cut it short)."""
+    latency = time.perf_counter() - started
+    fields: dict[str, Any] = {"path_kind": path_kind}
+    outcome = "error"
+    source = "unknown"
+    if record is not None:
+        if record.receiver is not None:
+            fields["receiver"] = record.receiver
+        if record.endpoint is not None:
+            fields["endpoint"] = record.endpoint
+        if record.source is not None:
+            source = fields["type"] = record.source
+        if record.event_type is not None:
+            fields["event_type"] = record.event_type
+        if record.events:
+            fields["delivery_id"] = record.delivery_id
+        if record.outcome is not None:
+            outcome = record.outcome
+            if record.outcome is Outcome.ACCEPTED or record.outcome is Outcome.UNROUTED:
+                fields["targets"] = [str(target) for target in record.targets]
+        elif record.error is not None:
+            answer = answer_for(record.error)
+            if answer is not None:
+                outcome = answer[1]
+                fields["error"] = str(record.error)
+    fields["outcome"] = outcome
+    metrics.deliveries.labels(source, outcome).inc()
+    metrics.delivery_latency.labels(source).observe(latency)
+    log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **fields)

@@ -16,7 +16,7 @@ import yaml
 
 from receiver.errors import ConfigError, TargetNotFound
 from receiver.events import ObjectRef
-from receiver.kube.patching import reconcile_patch
+from receiver.kube.patching import partial_metadata, reconcile_patch
 from receiver.objects.resources import ResourceType, Selector
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,20 @@ class InventoryCluster:
             ObjectRef(
                 selector.api_version, selector.kind, selector.namespace, obj["metadata"]["name"]
             )
+            for obj in self._find(selector.kind, selector.namespace)
+            if wanted.items() <= (obj["metadata"].get("labels") or {}).items()
+        ]
+
+    async def read_metadata(self, target: ObjectRef) -> dict[str, Any]:
+        for obj in self._find(target.kind, target.namespace):
+            if obj["metadata"].get("name") == target.name:
+                return partial_metadata(obj, api_version=target.api_version)
+        raise TargetNotFound(f"{target} is not in the inventory")
+
+    async def select_metadata(self, selector: Selector) -> list[dict[str, Any]]:
+        wanted = dict(selector.match_labels)
+        return [
+            partial_metadata(obj, api_version=selector.api_version)
             for obj in self._find(selector.kind, selector.namespace)
             if wanted.items() <= (obj["metadata"].get("labels") or {}).items()
         ]

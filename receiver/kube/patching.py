@@ -33,6 +33,15 @@ class Cluster(Protocol):
 
     async def select(self, selector: Selector) -> list[ObjectRef]: ...
 
+    async def read_metadata(self, target: ObjectRef) -> dict[str, Any]:
+        """The object as Flux's resource filters see it (apiVersion, kind, metadata);
+        raises TargetNotFound when it does not exist."""
+        ...
+
+    async def select_metadata(self, selector: Selector) -> list[dict[str, Any]]:
+        """`read_metadata` of every object the selector matches."""
+        ...
+
     async def write_status(
         self, resource: ResourceType, *, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None: ...
@@ -43,6 +52,15 @@ def reconcile_patch(
 ) -> dict[str, Any]:
     """The merge patch asking Flux to reconcile, plus any annotations riding along with it."""
     return {"metadata": {"annotations": {**(annotations or {}), REQUESTED_AT: requested_at}}}
+
+
+def partial_metadata(obj: Mapping[str, Any], *, api_version: str) -> dict[str, Any]:
+    """What Flux reads for a filter (a `PartialObjectMetadata`): type and metadata only."""
+    return {
+        "apiVersion": obj.get("apiVersion") or api_version,
+        "kind": obj.get("kind"),
+        "metadata": obj.get("metadata") or {},
+    }
 
 
 def _resource(api_version: str, kind: str) -> ResourceType:
@@ -79,6 +97,23 @@ class LiveCluster:
             ObjectRef(
                 selector.api_version, selector.kind, selector.namespace, item["metadata"]["name"]
             )
+            for item in listing.get("items") or []
+        ]
+
+    async def read_metadata(self, target: ObjectRef) -> dict[str, Any]:
+        path = _resource(target.api_version, target.kind).object_path(
+            namespace=target.namespace, name=target.name
+        )
+        return partial_metadata(await self._client.get(path), api_version=target.api_version)
+
+    async def select_metadata(self, selector: Selector) -> list[dict[str, Any]]:
+        resource = _resource(selector.api_version, selector.kind)
+        query = {"labelSelector": ",".join(f"{k}={v}" for k, v in selector.match_labels)}
+        listing = await self._client.get(
+            resource.collection_path(namespace=selector.namespace), query=query
+        )
+        return [
+            partial_metadata(item | {"kind": selector.kind}, api_version=selector.api_version)
             for item in listing.get("items") or []
         ]
 

@@ -22,6 +22,7 @@ import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from receiver import backoff
+from receiver.config import PollSettings
 from receiver.errors import (
     CredentialsInvalid,
     LsRemoteMalformed,
@@ -88,21 +89,6 @@ class RecentlyRequested(Protocol):
 
 ListRecords = Callable[[], Iterable[refs.PollRecord]]
 ReadSecret = Callable[[str, str], Awaitable[Mapping[str, bytes] | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class PollerSettings:
-    """`jitter_fraction` spreads tick starts by +/- that share of `poll_interval_s`."""
-
-    enabled: bool = False
-    poll_interval_s: float = 60.0
-    jitter_fraction: float = 0.1
-    concurrency: int = 16
-    per_host_limit: int = 8
-    timeout_s: float = 30.0
-    backoff_base_s: float = 60.0
-    backoff_max_s: float = 900.0
-    allow_insecure_http: bool = False
 
 
 @dataclass(slots=True)
@@ -207,7 +193,7 @@ class Poller:
     def __init__(
         self,
         *,
-        settings: PollerSettings,
+        settings: PollSettings,
         list_records: ListRecords,
         read_secret: ReadSecret,
         request_reconcile: RequestReconcile,
@@ -233,13 +219,13 @@ class Poller:
         self._backoff: dict[refs.RemoteKey, _Backoff] = {}
 
     @property
-    def settings(self) -> PollerSettings:
+    def settings(self) -> PollSettings:
         return self._settings
 
     def next_delay_s(self) -> float:
         """The pause before the next tick: the interval +/- `jitter_fraction` of it."""
         spread = self._settings.jitter_fraction * (2 * self._random() - 1)
-        return max(self._settings.poll_interval_s * (1 + spread), 0.0)
+        return max(self._settings.interval_s * (1 + spread), 0.0)
 
     async def run(self) -> None:
         """Tick, sleep a jittered interval, repeat until cancelled. Returns at once if disabled."""
@@ -248,7 +234,7 @@ class Poller:
             return
         log.info(
             "poller_started",
-            interval_s=self._settings.poll_interval_s,
+            interval_s=self._settings.interval_s,
             concurrency=self._settings.concurrency,
         )
         while True:
@@ -352,7 +338,7 @@ class Poller:
                 continue
             if not refs.needs_reconcile(resolved.sha, record.artifact_revision):
                 continue
-            if self._recently_requested(record.ref, self._settings.poll_interval_s):
+            if self._recently_requested(record.ref, self._settings.interval_s):
                 continue
             try:
                 result = self._request_reconcile(record.ref, reason=REASON)
@@ -377,7 +363,7 @@ class Poller:
         state.failures += 1
         delay_s = backoff.delay_s(
             attempt=state.failures,
-            initial_s=self._settings.backoff_base_s,
+            initial_s=self._settings.backoff_initial_s,
             max_s=self._settings.backoff_max_s,
             jitter=self._random(),
         )

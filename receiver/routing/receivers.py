@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from receiver.errors import InvalidExpression
 from receiver.objects import raw
 from receiver.objects.raw import Key
 from receiver.routing.hooks import WebhookPath, webhook_path
@@ -22,19 +23,81 @@ READY = "Ready"
 REASON_SUCCEEDED = "Succeeded"
 REASON_TOKEN_NOT_FOUND = "TokenNotFound"
 REASON_UNSUPPORTED_TYPE = "UnsupportedType"
+REASON_INVALID_CEL = "InvalidCELExpression"
+TERMINAL = "Reconciliation failed terminally due to configuration error"
 # Set by `flux reconcile receiver`; the controller echoes it in `status.lastHandledReconcileAt`.
 RECONCILE_REQUEST_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceRef:
-    """One `spec.resources[]` entry; `name == "*"` selects by `match_labels`."""
+    """One `spec.resources[]` entry; `name == "*"` selects by `match_labels`; `filter` is the
+    entry's CEL expression (source text)."""
 
     kind: str
     name: str
     namespace: str
     api_version: str | None = None
     match_labels: tuple[tuple[str, str], ...] = ()
+    filter: str = ""
+
+
+class Predicate(Protocol):
+    """A compiled CEL expression (`expressions.Expression`), as this pure module sees it."""
+
+    @property
+    def source(self) -> str: ...
+
+    def evaluate_bool(self, context: Any) -> bool: ...
+
+
+# (source, variables=...) -> Predicate; raises InvalidExpression. Injected by the app, so this
+# module stays free of the CEL library.
+Compiler = Callable[..., Predicate]
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """A Receiver's compiled CEL filters: `spec.resourceFilter` and, aligned with
+    `spec.resources`, each entry's `filter` (None where unset). Both must accept an object."""
+
+    top: Predicate | None
+    per_resource: tuple[Predicate | None, ...]
+    variables: tuple[str, ...]
+
+
+def filter_variables(type_name: str) -> tuple[str, ...]:
+    """What a filter may read, as Flux declares it: `claims` only for generic-oidc."""
+    return ("res", "req", "claims") if type_name == "generic-oidc" else ("res", "req")
+
+
+def compile_filters(
+    spec: Mapping[str, Any], *, type_name: str, resources: Sequence[ResourceRef], compile: Compiler
+) -> Filters | None:
+    """None when the Receiver has no filter; raises InvalidExpression naming the field."""
+    top_source = str(spec.get("resourceFilter") or "")
+    if not top_source and not any(ref.filter for ref in resources):
+        return None
+    variables = filter_variables(type_name)
+    top = None
+    if top_source:
+        try:
+            top = compile(top_source, variables=variables)
+        except InvalidExpression as exc:
+            raise InvalidExpression(f"invalid resourceFilter expression: {exc}") from None
+    per_resource: list[Predicate | None] = []
+    for index, ref in enumerate(resources):
+        if not ref.filter:
+            per_resource.append(None)
+            continue
+        try:
+            per_resource.append(compile(ref.filter, variables=variables))
+        except InvalidExpression as exc:
+            raise InvalidExpression(
+                f"invalid filter expression for resources[{index}] (kind={ref.kind!r}, "
+                f"name={ref.name!r}): {exc}"
+            ) from None
+    return Filters(top=top, per_resource=tuple(per_resource), variables=variables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +118,7 @@ class ReceiverEntry:
     message: str
     status: Mapping[str, Any]
     requested_at: str | None = None
+    filters: Filters | None = None
 
     @property
     def key(self) -> Key:
@@ -87,6 +151,7 @@ def _resource_refs(spec: Mapping[str, Any], namespace: str) -> tuple[ResourceRef
                 namespace=str(item.get("namespace") or namespace),
                 api_version=item.get("apiVersion") or None,
                 match_labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+                filter=str(item.get("filter") or ""),
             )
         )
     return tuple(refs)
@@ -95,8 +160,11 @@ def _resource_refs(spec: Mapping[str, Any], namespace: str) -> tuple[ResourceRef
 class ReceiverTable:
     """Receivers and the Secrets they name, kept consistent as either side changes."""
 
-    def __init__(self, *, supported_types: frozenset[str]) -> None:
+    def __init__(self, *, supported_types: frozenset[str], compile: Compiler | None = None) -> None:
         self._supported = supported_types
+        self._compile = compile
+        # Compiled filters per Receiver, reused while its generation stays the same.
+        self._compiled: dict[Key, tuple[int, Filters | InvalidExpression | None]] = {}
         self._objects: dict[Key, Mapping[str, Any]] = {}
         self._secrets: dict[Key, dict[str, bytes]] = {}
         self._entries: dict[Key, ReceiverEntry] = {}
@@ -152,11 +220,47 @@ class ReceiverTable:
             del self._by_path[old.path]
         obj = self._objects.get(key)
         if obj is None:
+            self._compiled.pop(key, None)
             return
-        entry = build_entry(obj, secrets=self._secrets, supported_types=self._supported)
+        entry = build_entry(
+            obj,
+            secrets=self._secrets,
+            supported_types=self._supported,
+            filters=self._filters(key, obj),
+        )
         self._entries[key] = entry
         if entry.path is not None:
             self._by_path[entry.path] = key
+
+    def _filters(self, key: Key, obj: Mapping[str, Any]) -> Filters | InvalidExpression | None:
+        """The Receiver's compiled filters, compiled once per generation."""
+        generation = int((obj.get("metadata") or {}).get("generation") or 0)
+        cached = self._compiled.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        spec = obj.get("spec") or {}
+        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+        compiled: Filters | InvalidExpression | None
+        try:
+            if self._compile is None:
+                has_filter = spec.get("resourceFilter") or any(
+                    isinstance(item, Mapping) and item.get("filter")
+                    for item in spec.get("resources") or []
+                )
+                if has_filter:
+                    raise InvalidExpression("no CEL evaluator is configured")
+                compiled = None
+            else:
+                compiled = compile_filters(
+                    spec,
+                    type_name=str(spec.get("type", "")),
+                    resources=_resource_refs(spec, namespace),
+                    compile=self._compile,
+                )
+        except InvalidExpression as exc:
+            compiled = exc
+        self._compiled[key] = (generation, compiled)
+        return compiled
 
 
 def _secret_key(obj: Mapping[str, Any]) -> Key:
@@ -169,7 +273,10 @@ def build_entry(
     *,
     secrets: Mapping[Key, Mapping[str, bytes]],
     supported_types: frozenset[str],
+    filters: Filters | InvalidExpression | None = None,
 ) -> ReceiverEntry:
+    """The entry of one Receiver; `filters` as `ReceiverTable` compiled them (an invalid
+    expression makes the Receiver not Ready, as Flux marks it terminally failed)."""
     meta = raw.mapping(obj.get("metadata"))
     spec = raw.mapping(obj.get("spec"))
     namespace, name = raw.object_key(obj)
@@ -178,7 +285,10 @@ def build_entry(
     secret = secrets.get((namespace, secret_name))
     token = secret.get("token") if secret is not None else None
     path = webhook_path(token=token, name=name, namespace=namespace) if token is not None else None
-    if type_name not in supported_types:
+    if isinstance(filters, InvalidExpression):
+        ready, reason = False, REASON_INVALID_CEL
+        message = f"{TERMINAL}: {filters}"
+    elif type_name not in supported_types:
         ready, reason = False, REASON_UNSUPPORTED_TYPE
         message = f"receiver type {type_name!r} is not supported by gitops-receiver"
     elif secret is None:
@@ -207,6 +317,7 @@ def build_entry(
         message=message,
         status=raw.mapping(obj.get("status")),
         requested_at=raw.mapping(meta.get("annotations")).get(RECONCILE_REQUEST_ANNOTATION),
+        filters=filters if isinstance(filters, Filters) else None,
     )
 
 

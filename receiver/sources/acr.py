@@ -43,25 +43,27 @@ class _Webhook(BaseModel):
     request: _Request | None = None
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     hook = parse_model(_Webhook, delivery.body, what="ACR webhook")
     if hook.action == "chart_push":
-        return Signal(source=TYPE_NAME, event=hook.action, delivery_id=hook.id)
+        return (Signal(source=TYPE_NAME, event=hook.action, delivery_id=hook.id),)
     if hook.action != "push":
         reason = "ping" if hook.action == "ping" else f"{hook.action} is not a push"
-        return Ignored(source=TYPE_NAME, event=hook.action, reason=reason, delivery_id=hook.id)
+        return (Ignored(source=TYPE_NAME, event=hook.action, reason=reason, delivery_id=hook.id),)
     target = hook.target or _Target()
     host = hook.request.host if hook.request else None
     if not target.repository or not host:
         # ACR always names both; without the host the image cannot be routed.
-        return Signal(source=TYPE_NAME, event=hook.action, delivery_id=hook.id)
-    return ImagePush(
-        source=TYPE_NAME,
-        event=hook.action,
-        repository=image_payload.join_name(host, target.repository),
-        tag=target.tag or None,
-        digest=target.digest,
-        delivery_id=hook.id,
+        return (Signal(source=TYPE_NAME, event=hook.action, delivery_id=hook.id),)
+    return (
+        ImagePush(
+            source=TYPE_NAME,
+            event=hook.action,
+            repository=image_payload.join_name(host, target.repository),
+            tag=target.tag or None,
+            digest=target.digest,
+            delivery_id=hook.id,
+        ),
     )
 
 

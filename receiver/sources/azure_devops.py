@@ -3,7 +3,7 @@
 Verification: `Authorization: Basic` with the username and password the service hook was
 given, checked in constant time against the `username`/`password` keys of the Secret. The
 event type is in the body (`eventType`: `git.push`); its `id` is the delivery id. A push lists
-`resource.refUpdates[]` (several refs at once: `parse_all`) and commits without file lists,
+`resource.refUpdates[]` (several refs at once: one `GitPush` each) and commits without file lists,
 so `changed_paths` is None.
 Docs: https://learn.microsoft.com/azure/devops/service-hooks/events#code-pushed
 Pure: no I/O.
@@ -108,7 +108,7 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed("Authorization Basic credentials do not match the receiver's")
 
 
-def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     """One `GitPush` per updated ref of a `git.push`; a `Signal` for any other event type."""
     body = load_json_object(delivery.body)
     event = body.get("eventType")
@@ -146,15 +146,10 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
     return pushes or (Signal(source=TYPE_NAME, event=PUSH_EVENT, delivery_id=push.id),)
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return parse_all(delivery)[0]
-
-
 SOURCE = Source(
     type_name=TYPE_NAME,
     verify=verify,
     event_name=event_name,
     parse=parse,
-    parse_all=parse_all,
     uses_token=False,
 )

@@ -29,11 +29,16 @@ HMAC_ALGORITHMS: Mapping[str, Callable[[], Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class RawDelivery:
-    """One HTTP request as the edge read it: lower-cased header names, the body read once."""
+    """One HTTP request as the edge read it: lower-cased header names, the body read once.
+
+    `path_token` is the `<token>` of `/webhooks/<endpoint>/<token>`, the only credential of
+    senders that sign nothing (`verify_path_token`); None on every other path.
+    """
 
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+    path_token: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -64,33 +69,32 @@ class OidcSettings:
     emails: tuple[str, ...] = ()
 
 
+Verify = Callable[[RawDelivery, Credentials], None]
+"""Checks a delivery against the credentials before anything is decoded; raises
+`AuthenticationFailed`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """A webhook sender. `type_name` is Flux's Receiver type string where Flux has one.
 
     `event_name` reads the sender's event type for `spec.events` (None: the sender names none).
-    `verify` raises `AuthenticationFailed`; `parse` raises `MalformedPayload`.
-    `parse_all` is set by senders whose one delivery can carry several pushes (Bitbucket and
-    Azure DevOps ref lists); `parse` then returns the first of them.
+    `verify` raises `AuthenticationFailed`; `parse` raises `MalformedPayload` and returns every
+    event of the delivery, never none: one delivery can carry several pushes (Bitbucket and
+    Azure DevOps ref lists, Quay tags, Harbor resources, distribution envelopes).
     `uses_token` is False for senders checked against other Secret keys (basic auth).
     """
 
     type_name: str
-    verify: Callable[[RawDelivery, Credentials], None]
+    verify: Verify
     event_name: Callable[[RawDelivery], str | None]
-    parse: Callable[[RawDelivery], Event]
-    parse_all: Callable[[RawDelivery], tuple[Event, ...]] | None = None
+    parse: Callable[[RawDelivery], tuple[Event, ...]]
     uses_token: bool = True
 
     @property
     def authenticates_payload(self) -> bool:
         """False for senders whose only credential is a secret URL (generic, dockerhub...)."""
         return self.verify is not no_verification
-
-
-def parse_events(source: Source, delivery: RawDelivery) -> tuple[Event, ...]:
-    """Every event of a delivery (at least one)."""
-    return source.parse_all(delivery) if source.parse_all else (source.parse(delivery),)
 
 
 def hmac_matches(*, key: bytes, body: bytes, algorithm: str, hex_digest: str) -> bool:
@@ -207,6 +211,18 @@ def no_event(_delivery: RawDelivery) -> str | None:
 
 def no_verification(_delivery: RawDelivery, _credentials: Credentials) -> None:
     """For types whose only credential is the secret webhook path (generic, dockerhub...)."""
+
+
+def verify_path_token(delivery: RawDelivery, credentials: Credentials) -> None:
+    """For senders that sign nothing (Docker Hub, Quay, ACR) on a discovery endpoint: the
+    token in `/webhooks/<endpoint>/<token>` must be the endpoint Secret's, as the secret path
+    is the credential of Flux's Receivers."""
+    given = delivery.path_token
+    if given is None or not token_matches(expected=credentials.token, given=given):
+        raise AuthenticationFailed(
+            "this sender signs nothing: call /webhooks/<endpoint>/<token> with the endpoint "
+            "Secret's token"
+        )
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

@@ -7,8 +7,7 @@ Verification as Flux does it (go-github's ValidatePayload): `X-Hub-Signature-256
 `diagnostics:ping`, answered 2xx without reconcile). Delivery id: `X-Request-Id` (Server),
 `X-Request-UUID` (Cloud). A Cloud repository is named by `links.html.href` and by `full_name`
 (`bitbucket.org/<full_name>`). Neither edition lists changed files, so `changed_paths` is None.
-One delivery can change several refs: `parse_all` returns one `GitPush` per change and
-`parse` the first (the `Source` contract carries one event).
+One delivery can change several refs: `parse` returns one `GitPush` per change.
 Docs: https://confluence.atlassian.com/bitbucketserver/event-payload-938025882.html,
 https://support.atlassian.com/bitbucket-cloud/docs/event-payloads/
 Pure: no I/O.
@@ -160,7 +159,7 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
     )
 
 
-def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     """Every ref the delivery changed, in the payload's order; never empty.
 
     A push that names no change (and any other event) is a `Signal`: Flux reconciles on it.
@@ -177,10 +176,6 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
         cloud = parse_model(_CloudPush, json_document(delivery), what="Bitbucket Cloud push")
         pushes = _cloud_pushes(cloud, event=event, delivery_id=did)
     return pushes or (Signal(source=TYPE_NAME, event=event, delivery_id=did),)
-
-
-def parse(delivery: RawDelivery) -> Event:
-    return parse_all(delivery)[0]
 
 
 def _server_pushes(
@@ -244,6 +239,4 @@ def _target_hash(ref: _CloudRef | None) -> str | None:
     return ref.target.hash if ref and ref.target else None
 
 
-SOURCE = Source(
-    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
-)
+SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)

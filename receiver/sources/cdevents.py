@@ -60,12 +60,14 @@ def event_name(delivery: RawDelivery) -> str | None:
     return delivery.header("ce-type")
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     cdevent = parse_model(_CDEvent, delivery.body, what="CDEvent")
-    return Signal(
-        source=TYPE_NAME,
-        event=event_name(delivery) or cdevent.context.type,
-        delivery_id=delivery.header("ce-id") or cdevent.context.id,
+    return (
+        Signal(
+            source=TYPE_NAME,
+            event=event_name(delivery) or cdevent.context.type,
+            delivery_id=delivery.header("ce-id") or cdevent.context.id,
+        ),
     )
 
 

@@ -7,7 +7,7 @@ config); constant-time. Body: the envelope (media type
 `{"events": [...]}`, each with `action`, `target.{repository, tag, digest, mediaType, url}` and
 `request.host` (the host the client pushed to). A push uploads blobs before the manifest; only
 an `action: push` of a manifest media type is a push event. An envelope can hold several:
-`parse_all` returns one event per manifest push, `parse` the first.
+`parse` returns one event per manifest push.
 Docs: https://distribution.github.io/distribution/about/notifications/
 Pure: no I/O.
 """
@@ -92,7 +92,7 @@ def _host(event: _Event) -> str | None:
     return urlsplit(url).netloc or None if url else None
 
 
-def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     """One event per manifest push of the envelope, in its order; never empty.
 
     An envelope with no manifest push (blob uploads, pulls) is one `Ignored`.
@@ -129,10 +129,4 @@ def _push(event: _Event) -> Event:
     )
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return parse_all(delivery)[0]
-
-
-SOURCE = Source(
-    type_name=TYPE_NAME, verify=verify, event_name=no_event, parse=parse, parse_all=parse_all
-)
+SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=no_event, parse=parse)

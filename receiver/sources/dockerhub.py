@@ -43,7 +43,7 @@ class _Webhook(BaseModel):
     callback_url: str | None = None
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     hook = parse_model(_Webhook, delivery.body, what="Docker Hub webhook")
     repo = hook.repository
     name = repo.repo_name or (
@@ -51,12 +51,14 @@ def parse(delivery: RawDelivery) -> Event:
     )
     if not name:
         raise MalformedPayload("not a Docker Hub webhook payload: repository.repo_name missing")
-    return ImagePush(
-        source=TYPE_NAME,
-        event="push",
-        repository=image_payload.join_name(REGISTRY_HOST, name),
-        tag=hook.push_data.tag or None,
-        delivery_id=delivery.header("x-request-id"),
+    return (
+        ImagePush(
+            source=TYPE_NAME,
+            event="push",
+            repository=image_payload.join_name(REGISTRY_HOST, name),
+            tag=hook.push_data.tag or None,
+            delivery_id=delivery.header("x-request-id"),
+        ),
     )
 
 

@@ -104,25 +104,29 @@ def decode_notification(delivery: RawDelivery) -> tuple[_Notification, str | Non
     return notification, envelope.message.message_id
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     notification, did = decode_notification(delivery)
     action = notification.action.upper()
     if action not in _PUSH_ACTIONS:
-        return Ignored(
-            source=TYPE_NAME, event=action, reason=f"{action} is not a push", delivery_id=did
+        return (
+            Ignored(
+                source=TYPE_NAME, event=action, reason=f"{action} is not a push", delivery_id=did
+            ),
         )
     tagged = image_payload.split_reference(notification.tag) if notification.tag else None
     pinned = image_payload.split_reference(notification.digest) if notification.digest else None
     named = tagged or pinned
     if named is None or not named.name:
         raise MalformedPayload("notification names neither a tag nor a digest")
-    return ImagePush(
-        source=TYPE_NAME,
-        event=action,
-        repository=named.name,
-        tag=tagged.tag if tagged else None,
-        digest=pinned.digest if pinned else None,
-        delivery_id=did,
+    return (
+        ImagePush(
+            source=TYPE_NAME,
+            event=action,
+            repository=named.name,
+            tag=tagged.tag if tagged else None,
+            digest=pinned.digest if pinned else None,
+            delivery_id=did,
+        ),
     )
 
 

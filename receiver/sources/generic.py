@@ -10,8 +10,8 @@ from receiver.events import Event, Signal
 from receiver.sources.base import RawDelivery, Source, no_event, no_verification
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return Signal(source="generic", delivery_id=delivery.header("x-request-id"))
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
+    return (Signal(source="generic", delivery_id=delivery.header("x-request-id")),)
 
 
 SOURCE = Source(type_name="generic", verify=no_verification, event_name=no_event, parse=parse)

@@ -20,8 +20,8 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
     )
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return Signal(source="generic-hmac", delivery_id=delivery.header("x-request-id"))
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
+    return (Signal(source="generic-hmac", delivery_id=delivery.header("x-request-id")),)
 
 
 SOURCE = Source(type_name="generic-hmac", verify=verify, event_name=no_event, parse=parse)

@@ -42,8 +42,8 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed("ID token email is not one of the allowed identities")
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return Signal(source=TYPE_NAME, delivery_id=delivery.header("x-request-id"))
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
+    return (Signal(source=TYPE_NAME, delivery_id=delivery.header("x-request-id")),)
 
 
 SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=no_event, parse=parse)

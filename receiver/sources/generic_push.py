@@ -42,7 +42,7 @@ class _Body(BaseModel):
         return self
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     body = parse_model(_Body, delivery.body, what="generic push")
     did = delivery.header("x-request-id") or delivery.header("x-delivery-id")
     if body.image is not None:
@@ -51,13 +51,15 @@ def parse(delivery: RawDelivery) -> Event:
             if ":" in body.image.rsplit("/", 1)[-1]
             else (body.image, "", "")
         )
-        return ImagePush(
-            source=TYPE_NAME,
-            event="push",
-            repository=name,
-            tag=tag or None,
-            digest=body.digest,
-            delivery_id=did,
+        return (
+            ImagePush(
+                source=TYPE_NAME,
+                event="push",
+                repository=name,
+                tag=tag or None,
+                digest=body.digest,
+                delivery_id=did,
+            ),
         )
     ref = body.ref or ""
     if not ref.startswith("refs/"):
@@ -67,16 +69,18 @@ def parse(delivery: RawDelivery) -> Event:
     urls = tuple(
         dict.fromkeys([*([body.repository] if body.repository else []), *body.repositories])
     )
-    return GitPush(
-        source=TYPE_NAME,
-        event="push",
-        repo_urls=urls,
-        ref=ref,
-        after=body.after,
-        deleted=body.deleted,
-        default_branch=body.default_branch,
-        changed_paths=frozenset(body.changed) if body.changed is not None else None,
-        delivery_id=did,
+    return (
+        GitPush(
+            source=TYPE_NAME,
+            event="push",
+            repo_urls=urls,
+            ref=ref,
+            after=body.after,
+            deleted=body.deleted,
+            default_branch=body.default_branch,
+            changed_paths=frozenset(body.changed) if body.changed is not None else None,
+            delivery_id=did,
+        ),
     )
 
 

@@ -78,23 +78,25 @@ class _PackageEvent(BaseModel):
     registry_package: _Package | None = None
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     event = github.event_name(delivery) or ""
     did = github.delivery_id(delivery)
     if event not in _PACKAGE_EVENTS:
         reason = "ping" if event == "ping" else f"{event or 'unnamed'} event is not a package push"
-        return Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did)
+        return (Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did),)
     hook = parse_model(_PackageEvent, json_document(delivery), what="GitHub package")
     if hook.action not in _PUSH_ACTIONS:
         reason = f"package {hook.action} is not a push"
-        return Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did)
+        return (Ignored(source=TYPE_NAME, event=event, reason=reason, delivery_id=did),)
     package = hook.package or hook.registry_package
     if package is None:
         raise MalformedPayload(f"not a GitHub {event} payload: package missing")
     kinds = {(package.package_type or "").lower(), (package.ecosystem or "").lower()}
     if not kinds & _CONTAINER_TYPES:
-        return Ignored(
-            source=TYPE_NAME, event=event, reason="not a container package", delivery_id=did
+        return (
+            Ignored(
+                source=TYPE_NAME, event=event, reason="not a container package", delivery_id=did
+            ),
         )
     version = package.package_version or _PackageVersion()
     metadata = version.container_metadata or _ContainerMetadata()
@@ -108,13 +110,15 @@ def parse(delivery: RawDelivery) -> Event:
     digest = tag.digest or (metadata.manifest.digest if metadata.manifest else None)
     if digest is None and version.version and version.version.startswith("sha256:"):
         digest = version.version
-    return ImagePush(
-        source=TYPE_NAME,
-        event=event,
-        repository=name,
-        tag=tag.name or from_url.tag,
-        digest=digest,
-        delivery_id=did,
+    return (
+        ImagePush(
+            source=TYPE_NAME,
+            event=event,
+            repository=name,
+            tag=tag.name or from_url.tag,
+            digest=digest,
+            delivery_id=did,
+        ),
     )
 
 

@@ -93,16 +93,16 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
     )
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     event = event_name(delivery) or ""
     did = delivery_id(delivery)
     if event == "push":
         push = parse_model(_PushPayload, json_document(delivery), what="Gitea push")
-        return _push(push, event=event, delivery_id=did)
+        return (_push(push, event=event, delivery_id=did),)
     if event == "delete":
         deletion = parse_model(_DeletePayload, json_document(delivery), what="Gitea delete")
-        return _deletion(deletion, event=event, delivery_id=did)
-    return Signal(source=TYPE_NAME, event=event, delivery_id=did)
+        return (_deletion(deletion, event=event, delivery_id=did),)
+    return (Signal(source=TYPE_NAME, event=event, delivery_id=did),)
 
 
 def _repo_urls(repo: _Repository) -> tuple[str, ...]:

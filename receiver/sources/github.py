@@ -72,15 +72,15 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
     )
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     event = event_name(delivery) or ""
     did = delivery_id(delivery)
     if event == "ping":
-        return Ignored(source="github", event=event, reason="ping", delivery_id=did)
+        return (Ignored(source="github", event=event, reason="ping", delivery_id=did),)
     if event not in _PUSH_EVENTS:
-        return Signal(source="github", event=event, delivery_id=did)
+        return (Signal(source="github", event=event, delivery_id=did),)
     push = parse_model(_PushEvent, json_document(delivery), what="GitHub push")
-    return to_git_push(push, source="github", event=event, delivery_id=did)
+    return (to_git_push(push, source="github", event=event, delivery_id=did),)
 
 
 def to_git_push(push: _PushEvent, *, source: str, event: str, delivery_id: str | None) -> GitPush:

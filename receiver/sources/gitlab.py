@@ -77,14 +77,14 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed("X-Gitlab-Token does not match the receiver's token")
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     event = event_name(delivery) or ""
     did = delivery.header("x-gitlab-event-uuid")
     body = load_json_object(delivery.body)
     # System hooks name the event in `event_name`; their push bodies may lack `object_kind`.
     kind = body.get("object_kind") or body.get("event_name")
     if event not in _PUSH_HOOK_EVENTS and not (isinstance(kind, str) and kind in _PUSH_KINDS):
-        return Signal(source="gitlab", event=event, delivery_id=did)
+        return (Signal(source="gitlab", event=event, delivery_id=did),)
     hook = parse_model(_PushHook, delivery.body, what="GitLab push")
     project, repo = hook.project, hook.repository or _Repository()
     commits = hook.commits or []
@@ -93,29 +93,31 @@ def parse(delivery: RawDelivery) -> Event:
         hook.total_commits_count is None or hook.total_commits_count <= len(commits)
     )
     deleted = git_payload.is_zero_sha(hook.after)
-    return GitPush(
-        source="gitlab",
-        event=event,
-        repo_urls=git_payload.present(
-            [
-                project.git_http_url,
-                project.git_ssh_url,
-                project.web_url,
-                project.http_url,
-                project.ssh_url,
-                repo.git_http_url,
-                repo.git_ssh_url,
-                repo.homepage,
-            ]
+    return (
+        GitPush(
+            source="gitlab",
+            event=event,
+            repo_urls=git_payload.present(
+                [
+                    project.git_http_url,
+                    project.git_ssh_url,
+                    project.web_url,
+                    project.http_url,
+                    project.ssh_url,
+                    repo.git_http_url,
+                    repo.git_ssh_url,
+                    repo.homepage,
+                ]
+            ),
+            ref=hook.ref,
+            before=hook.before,
+            after=None if deleted else (hook.checkout_sha or hook.after),
+            deleted=deleted,
+            default_branch=project.default_branch,
+            changed_paths=git_payload.changed_paths(commits, complete=complete),
+            delivery_id=did,
+            repo_name=project.path_with_namespace,
         ),
-        ref=hook.ref,
-        before=hook.before,
-        after=None if deleted else (hook.checkout_sha or hook.after),
-        deleted=deleted,
-        default_branch=project.default_branch,
-        changed_paths=git_payload.changed_paths(commits, complete=complete),
-        delivery_id=did,
-        repo_name=project.path_with_namespace,
     )
 
 

@@ -5,7 +5,7 @@ Header" field sends it verbatim); compared in constant time, where Flux uses `!=
 Pushes: Default format `type: PUSH_ARTIFACT`, CloudEvents `type: harbor.artifact.pushed`, with
 `event_data`/`data` `.resources[].resource_url` (`host/project/repo:tag`), `.tag`, `.digest`.
 Other event types (pull, delete, scan, quota, replication) are Ignored. A push can list several
-resources: `parse_all` returns one `ImagePush` per resource with a URL, `parse` the first.
+resources: `parse` returns one `ImagePush` per resource with a URL.
 Docs: https://goharbor.io/docs/main/working-with-projects/project-configuration/configure-webhooks/
 Pure: no I/O.
 """
@@ -78,7 +78,7 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed("Authorization header does not match the receiver's token")
 
 
-def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     """One `ImagePush` per pushed resource, in the payload's order; never empty."""
     hook = parse_model(_Envelope, delivery.body, what="Harbor webhook")
     did = hook.id or delivery.header("ce-id")
@@ -113,10 +113,4 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
     return tuple(pushes) or (Signal(source=TYPE_NAME, event=hook.type, delivery_id=did),)
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return parse_all(delivery)[0]
-
-
-SOURCE = Source(
-    type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse, parse_all=parse_all
-)
+SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)

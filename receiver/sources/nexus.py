@@ -65,19 +65,26 @@ def verify(delivery: RawDelivery, credentials: Credentials) -> None:
         raise AuthenticationFailed(f"{SIGNATURE_HEADER} does not match the body: check the key")
 
 
-def parse(delivery: RawDelivery) -> Event:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     event = event_name(delivery) or ""
     did = delivery.header("x-nexus-webhook-delivery")
     hook = parse_model(_RepositoryEvent, delivery.body, what="Nexus repository webhook")
     if event and event not in _REPOSITORY_EVENTS:
-        return Ignored(
-            source=TYPE_NAME, event=event, reason="not a repository event", delivery_id=did
+        return (
+            Ignored(
+                source=TYPE_NAME, event=event, reason="not a repository event", delivery_id=did
+            ),
         )
     if hook.action not in _PUSH_ACTIONS:
-        return Ignored(
-            source=TYPE_NAME, event=event, reason=f"{hook.action} is not a push", delivery_id=did
+        return (
+            Ignored(
+                source=TYPE_NAME,
+                event=event,
+                reason=f"{hook.action} is not a push",
+                delivery_id=did,
+            ),
         )
-    return Signal(source=TYPE_NAME, event=event, delivery_id=did)
+    return (Signal(source=TYPE_NAME, event=event, delivery_id=did),)
 
 
 SOURCE = Source(type_name=TYPE_NAME, verify=verify, event_name=event_name, parse=parse)

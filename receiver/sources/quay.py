@@ -5,7 +5,7 @@ kind goes to the same URL without an event header, so the body tells them apart:
 "Repository Push" carries `updated_tags` (a list; old Quay sent a tag -> image-id map) and
 `docker_url` (`quay.io/ns/name`, the host included); every other notification (builds,
 vulnerabilities, mirror syncs) names the `repository` without `updated_tags` and is Ignored.
-A push can update several tags: `parse_all` returns one `ImagePush` per tag, `parse` the first.
+A push can update several tags: `parse` returns one `ImagePush` per tag.
 Docs: https://docs.redhat.com/en/documentation/red_hat_quay/3/html/use_red_hat_quay/repository_notifications
 Pure: no I/O.
 """
@@ -40,7 +40,7 @@ class _RepoPush(BaseModel):
     updated_tags: list[str] | dict[str, str]
 
 
-def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
+def parse(delivery: RawDelivery) -> tuple[Event, ...]:
     """One `ImagePush` per updated tag, in the payload's order; one without a tag when the
     push names none; never empty."""
     body = load_json_object(delivery.body)
@@ -56,14 +56,9 @@ def parse_all(delivery: RawDelivery) -> tuple[Event, ...]:
     )
 
 
-def parse(delivery: RawDelivery) -> Event:
-    return parse_all(delivery)[0]
-
-
 SOURCE = Source(
     type_name=TYPE_NAME,
     verify=no_verification,
     event_name=no_event,
     parse=parse,
-    parse_all=parse_all,
 )

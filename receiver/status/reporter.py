@@ -3,17 +3,18 @@
 Edge: the only aiohttp client code for statuses. `submit` is synchronous and O(1) (amortised)
 so the pipeline and the watch never wait on a forge. One worker per forge host sends its
 updates in submission order (GitLab needs pending -> running -> success in order for one
-name and commit), waits out rate limits, retries 5xx/409/connection errors with capped
-backoff and gives up on 401/403/404/422. The queue is bounded: when full, the oldest
-pending/running update of a superseded commit goes first, then the oldest of all.
+name and commit), waits out rate limits, retries 5xx/409/connection errors with capped,
+jittered backoff (`backoff.retry`) and gives up on 401/403/404/422. The queue is bounded:
+when full, the oldest pending/running update of a superseded commit goes first, then the
+oldest of all.
 Tokens come from an injected `token_for(host, namespace)`; they never reach a log or metric.
 
 With several replicas only the leader sends. A reporter on `standby` holds the latest update of
 each status line instead (bounded, with the time it was decided); `activate` sends the ones
-decided within the recovery window with `verify` set, and `deactivate` puts back on hold what
-was still queued. An update with `verify` first reads the commit's statuses from the forge
-and is not posted when the forge already shows it (`ForgeApi.already_shows`), so a takeover or
-a restart never posts the same state twice for one (object, commit).
+decided within the recovery window with `verify` set, and `standby` puts back on hold what was
+still queued. An update with `verify` first reads the commit's statuses from the forge and is
+not posted when the forge already shows it (`ForgeApi.already_shows`), so a takeover or a
+restart never posts the same state twice for one (object, commit).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import dataclasses
 import heapq
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from random import Random
 from typing import Final
 
 import aiohttp
@@ -32,6 +34,8 @@ import structlog
 import yarl
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
+from receiver import backoff
+from receiver.config import StatusLimits
 from receiver.errors import ForgeRateLimited, ForgeRejected, ForgeUnavailable
 from receiver.status import gitea, github, gitlab
 from receiver.status.model import (
@@ -47,7 +51,6 @@ from receiver.status.model import (
 log = structlog.get_logger(__name__)
 
 TokenLookup = Callable[[str, str | None], str | None]
-Sleep = Callable[[float], Awaitable[None]]
 StatusKey = tuple[str, str, str, str]
 
 APIS: Final[dict[ForgeKind, ForgeApi]] = {
@@ -57,25 +60,6 @@ APIS: Final[dict[ForgeKind, ForgeApi]] = {
 }
 MAX_REPLY_BYTES: Final = 64 * 1024
 _OPEN_STATES: Final = frozenset({CommitState.PENDING, CommitState.RUNNING})
-
-
-@dataclass(frozen=True, slots=True)
-class ReporterSettings:
-    max_queue: int = 1000
-    max_attempts: int = 5
-    """Tries of one update against 5xx/409/connection errors before it is dropped."""
-    max_rate_limit_waits: int = 5
-    backoff_base_s: float = 1.0
-    backoff_cap_s: float = 60.0
-    max_rate_limit_wait_s: float = 900.0
-    """A forge asking for a longer wait is retried after this many seconds instead."""
-    request_timeout_s: float = 10.0
-    dedupe_memory: int = 10_000
-    """How many status lines remember their last content, to skip identical re-posts."""
-    recover_window_s: float = 3600.0
-    """On takeover, updates decided this long ago or less are checked and sent."""
-    forge_view_ttl_s: float = 10.0
-    """How long one read of a commit's statuses answers `verify` for its other lines."""
 
 
 class ReporterMetrics:
@@ -120,7 +104,8 @@ class StatusReporter:
 
     Lifecycle: `submit` may be called before `start`; `start` opens the HTTP session and one
     worker per forge host; `stop` drains for at most `drain_timeout_s`, then cancels.
-    `sleep` and `clock` (epoch seconds) are injected so tests never really wait.
+    `limits` are the `status.limits` settings. `sleep`, `clock` (epoch seconds) and `random`
+    (the retry jitter, floats in [0, 1)) are injected so tests never really wait.
     """
 
     def __init__(
@@ -129,16 +114,18 @@ class StatusReporter:
         forges: Iterable[ForgeConfig],
         token_for: TokenLookup,
         metrics: ReporterMetrics,
-        settings: ReporterSettings | None = None,
-        sleep: Sleep = asyncio.sleep,
+        limits: StatusLimits | None = None,
+        sleep: backoff.Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        random: Callable[[], float] | None = None,
     ) -> None:
         self._forges = {forge.host.lower(): forge for forge in forges}
         self._token_for = token_for
         self._metrics = metrics
-        self._settings = settings or ReporterSettings()
+        self._limits = limits or StatusLimits()
         self._sleep = sleep
         self._clock = clock
+        self._random = random or Random().random
         self._seq = 0
         self._queues: dict[str, OrderedDict[int, _Item]] = {h: OrderedDict() for h in self._forges}
         self._items: dict[int, _Item] = {}
@@ -180,8 +167,9 @@ class StatusReporter:
         """Start sending: every held update decided within the recovery window is queued with
         `verify` set; returns how many."""
         self.active = True
-        horizon = self._clock() - self._settings.recover_window_s
+        horizon = self._clock() - self._limits.recover_window_s
         held, self._held = self._held, OrderedDict()
+        self._metrics.held.set(0)
         recovered = [update for at, update in held.values() if at >= horizon]
         return self.submit_all(dataclasses.replace(update, verify=True) for update in recovered)
 
@@ -189,7 +177,7 @@ class StatusReporter:
         key = update.status_key
         self._held[key] = (self._clock(), update)
         self._held.move_to_end(key)
-        while len(self._held) > self._settings.dedupe_memory:
+        while len(self._held) > self._limits.dedupe_memory:
             self._held.popitem(last=False)
         self._metrics.held.set(len(self._held))
 
@@ -220,7 +208,7 @@ class StatusReporter:
                     heapq.heappush(self._droppable, seq)
         elif update.state is CommitState.PENDING:
             self._superseded_keys.discard(key)
-        if len(self._items) >= self._settings.max_queue:
+        if len(self._items) >= self._limits.max_queue:
             self._drop_one()
         self._seq += 1
         item = _Item(seq=self._seq, update=update, forge=forge)
@@ -282,7 +270,7 @@ class StatusReporter:
     def _remember(self, key: StatusKey, content: tuple[CommitState, str]) -> None:
         self._last_accepted[key] = content
         self._last_accepted.move_to_end(key)
-        while len(self._last_accepted) > self._settings.dedupe_memory:
+        while len(self._last_accepted) > self._limits.dedupe_memory:
             self._last_accepted.popitem(last=False)
 
     def _log_unconfigured(self, host: str, sha: str) -> None:
@@ -291,14 +279,14 @@ class StatusReporter:
         if marker in self._logged_unconfigured:
             return
         self._logged_unconfigured[marker] = None
-        while len(self._logged_unconfigured) > self._settings.dedupe_memory:
+        while len(self._logged_unconfigured) > self._limits.dedupe_memory:
             self._logged_unconfigured.popitem(last=False)
         log.debug("status_forge_not_configured", forge_host=host, sha=sha)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.request_timeout_s)
+        timeout = aiohttp.ClientTimeout(total=self._limits.request_timeout_s)
         self._session = aiohttp.ClientSession(timeout=timeout)
         for host in self._forges:
             task = asyncio.create_task(self._run(host), name=f"status-reporter:{host}")
@@ -413,7 +401,8 @@ class StatusReporter:
         key = (forge.host, update.project, update.sha)
         cached = self._forge_views.get(key)
         now = self._clock()
-        if cached is not None and now - cached[0] < self._settings.forge_view_ttl_s:
+        ttl_s = self._limits.forge_view_ttl_s
+        if cached is not None and now - cached[0] < ttl_s:
             return cached[1]
         request = api.build_list_request(
             project=update.project, sha=update.sha, base_url=forge.api_base_url, token=token
@@ -422,60 +411,66 @@ class StatusReporter:
         if answer is None:
             return None
         states = api.read_states(answer[1])
-        self._forge_views = {
-            k: v
-            for k, v in self._forge_views.items()
-            if now - v[0] < self._settings.forge_view_ttl_s
-        }
+        self._forge_views = {k: v for k, v in self._forge_views.items() if now - v[0] < ttl_s}
         self._forge_views[key] = (now, states)
         return states
 
     async def _call(
         self, item: _Item, *, api: ForgeApi, request: ForgeRequest
     ) -> tuple[PostOutcome, bytes] | None:
-        """Send `request`, waiting out rate limits and retrying 5xx; None when given up (the
-        update is then discarded and counted)."""
+        """Send `request`: rate limits waited out (their own budget, not a failed attempt),
+        5xx/409/connection errors retried with backoff; None once given up (the update is
+        then discarded and counted)."""
         update, forge = item.update, item.forge
-        failures = 0
+        limits = self._limits
         waits = 0
-        while True:
-            try:
-                status, headers, body = await self._send(request)
-                outcome = api.decipher(
-                    status=status,
-                    headers=headers,
-                    body=body,
-                    state=update.state,
-                    now_s=self._clock(),
-                )
-            except ForgeRateLimited as exc:
-                self._count(forge, "rate_limited")
-                waits += 1
-                if waits > self._settings.max_rate_limit_waits:
-                    self._discard(item, reason="retries_exhausted")
-                    return None
-                await self._sleep(min(exc.retry_after_s, self._settings.max_rate_limit_wait_s))
-            except ForgeUnavailable as exc:
-                self._count(forge, "unavailable")
-                failures += 1
-                if failures >= self._settings.max_attempts:
-                    log.warning("status_forge_unavailable", forge_host=forge.host, error=str(exc))
-                    self._discard(item, reason="retries_exhausted")
-                    return None
-                await self._sleep(self._backoff_s(failures))
-            except ForgeRejected as exc:
-                self._count(forge, "rejected")
-                log.warning(
-                    "status_rejected",
-                    forge_host=forge.host,
-                    project=update.project,
-                    sha=update.sha,
-                    error=str(exc),
-                )
-                self._discard(item, reason="rejected")
-                return None
-            else:
-                return outcome, body
+
+        async def call() -> tuple[PostOutcome, bytes]:
+            nonlocal waits
+            while True:
+                try:
+                    status, headers, body = await self._send(request)
+                    outcome = api.decipher(
+                        status=status,
+                        headers=headers,
+                        body=body,
+                        state=update.state,
+                        now_s=self._clock(),
+                    )
+                    return outcome, body
+                except ForgeRateLimited as exc:
+                    self._count(forge, "rate_limited")
+                    waits += 1
+                    if waits > limits.max_rate_limit_waits:
+                        raise
+                    await self._sleep(min(exc.retry_after_s, limits.max_rate_limit_wait_s))
+
+        try:
+            return await backoff.retry(
+                call,
+                policy=limits,
+                retryable=lambda exc: isinstance(exc, ForgeUnavailable),
+                random=self._random,
+                sleep=self._sleep,
+                on_retry=lambda _exc, _attempt, _delay_s: self._count(forge, "unavailable"),
+            )
+        except ForgeRateLimited:
+            self._discard(item, reason="retries_exhausted")
+        except ForgeUnavailable as exc:
+            self._count(forge, "unavailable")
+            log.warning("status_forge_unavailable", forge_host=forge.host, error=str(exc))
+            self._discard(item, reason="retries_exhausted")
+        except ForgeRejected as exc:
+            self._count(forge, "rejected")
+            log.warning(
+                "status_rejected",
+                forge_host=forge.host,
+                project=update.project,
+                sha=update.sha,
+                error=str(exc),
+            )
+            self._discard(item, reason="rejected")
+        return None
 
     async def _send(self, request: ForgeRequest) -> tuple[int, dict[str, str], bytes]:
         """One HTTP call; transport failures become `ForgeUnavailable` (retried)."""
@@ -492,10 +487,6 @@ class StatusReporter:
                 return response.status, dict(response.headers), body
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ForgeUnavailable(f"cannot reach the forge: {type(exc).__name__}") from exc
-
-    def _backoff_s(self, failures: int) -> float:
-        base = self._settings.backoff_base_s * 2 ** (failures - 1)
-        return float(min(self._settings.backoff_cap_s, base))
 
     def _count(self, forge: ForgeConfig, outcome: str) -> None:
         self._metrics.calls.labels(forge=forge.kind.value, outcome=outcome).inc()

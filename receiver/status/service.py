@@ -26,12 +26,12 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
+from receiver.config import ForgeSettings, StatusSettings, TokenSecretRef
 from receiver.events import GitPush, ObjectRef
 from receiver.objects import raw
 from receiver.status import argocd, flux, model, requested, scope
 from receiver.status.journey import Journey
-from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
-from receiver.status.settings import ForgeSettings, StatusSettings, TokenSecretRef
+from receiver.status.reporter import ReporterMetrics, StatusReporter
 
 log = structlog.get_logger(__name__)
 
@@ -74,22 +74,11 @@ class StatusService:
             max_objects=settings.limits.max_tracked_objects,
             max_commits_per_object=settings.limits.max_commits_per_object,
         )
-        limits = settings.limits
         self.reporter = StatusReporter(
             forges=[forge.forge_config() for forge in settings.forges],
             token_for=self._token_for,
             metrics=ReporterMetrics(registry),
-            settings=ReporterSettings(
-                max_queue=limits.max_queue,
-                max_attempts=limits.max_attempts,
-                max_rate_limit_waits=limits.max_rate_limit_waits,
-                backoff_base_s=limits.backoff_base_s,
-                backoff_cap_s=limits.backoff_cap_s,
-                max_rate_limit_wait_s=limits.max_rate_limit_wait_s,
-                request_timeout_s=limits.request_timeout_s,
-                dedupe_memory=limits.dedupe_memory,
-                recover_window_s=limits.recover_window_s,
-            ),
+            limits=settings.limits,
             sleep=sleep,
             clock=clock,
         )

@@ -42,7 +42,6 @@ from receiver.trigger.pending import PendingSet, requested_at
 log = structlog.get_logger(__name__)
 
 Target = ObjectRef | Selector
-Sleep = Callable[[float], Awaitable[None]]
 _T = TypeVar("_T")
 # Below this many remembered patch times, none are forgotten.
 _PRUNE_FLOOR = 10_000
@@ -87,7 +86,7 @@ class ReconcileQueue:
         clock_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        sleep: Sleep = asyncio.sleep,
+        sleep: backoff.Sleep = asyncio.sleep,
         observer: PatchObserver | None = None,
     ) -> None:
         self._cluster = cluster
@@ -256,36 +255,43 @@ class ReconcileQueue:
         self, target: Target, call: Callable[[], Awaitable[_T]]
     ) -> Attempted[_T]:
         """The call's value once it succeeds, or the failure once it is logged and counted."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return Attempted(PATCHED, attempt, await call())
-            except TargetNotFound as exc:
-                self._metrics.reconcile_requests.labels(target.kind, NOT_FOUND).inc()
-                log.warning("reconcile_target_not_found", target=str(target))
-                return Attempted(NOT_FOUND, attempt, error=str(exc))
-            except KubeRejected as exc:
-                self._metrics.reconcile_requests.labels(target.kind, REJECTED).inc()
-                log.error("reconcile_rejected", target=str(target), error=str(exc))
-                return Attempted(REJECTED, attempt, error=str(exc))
-            except KubeError as exc:
-                if attempt >= self._settings.retry_attempts:
-                    self._metrics.reconcile_requests.labels(target.kind, FAILED).inc()
-                    log.error(
-                        "reconcile_failed", target=str(target), attempts=attempt, error=str(exc)
-                    )
-                    return Attempted(FAILED, attempt, error=str(exc))
-                delay = backoff.delay_s(
-                    attempt=attempt,
-                    initial_s=self._settings.retry_initial_s,
-                    max_s=self._settings.retry_max_s,
-                    jitter=self._rng.random(),
-                )
-                if isinstance(exc, KubeUnavailable) and exc.retry_after_s is not None:
-                    delay = max(delay, min(exc.retry_after_s, self._settings.retry_max_s))
-                self._metrics.patch_retries.labels(target.kind).inc()
-                log.warning(
-                    "reconcile_retrying", target=str(target), attempt=attempt, error=str(exc)
-                )
-                await self._sleep(delay)
+        retried = 0
+
+        def retrying(exc: Exception, attempt: int, _delay_s: float) -> None:
+            nonlocal retried
+            retried = attempt
+            self._metrics.patch_retries.labels(target.kind).inc()
+            log.warning("reconcile_retrying", target=str(target), attempt=attempt, error=str(exc))
+
+        try:
+            value = await backoff.retry(
+                call,
+                policy=self._settings,
+                retryable=_transient,
+                random=self._rng.random,
+                sleep=self._sleep,
+                retry_after_s=_retry_after_s,
+                on_retry=retrying,
+            )
+        except TargetNotFound as exc:
+            self._metrics.reconcile_requests.labels(target.kind, NOT_FOUND).inc()
+            log.warning("reconcile_target_not_found", target=str(target))
+            return Attempted(NOT_FOUND, retried + 1, error=str(exc))
+        except KubeRejected as exc:
+            self._metrics.reconcile_requests.labels(target.kind, REJECTED).inc()
+            log.error("reconcile_rejected", target=str(target), error=str(exc))
+            return Attempted(REJECTED, retried + 1, error=str(exc))
+        except KubeError as exc:
+            self._metrics.reconcile_requests.labels(target.kind, FAILED).inc()
+            log.error("reconcile_failed", target=str(target), attempts=retried + 1, error=str(exc))
+            return Attempted(FAILED, retried + 1, error=str(exc))
+        return Attempted(PATCHED, retried + 1, value)
+
+
+def _transient(exc: Exception) -> bool:
+    """Worth another try: the API server failed (429/5xx/connection); it did not refuse."""
+    return isinstance(exc, KubeError) and not isinstance(exc, (TargetNotFound, KubeRejected))
+
+
+def _retry_after_s(exc: Exception) -> float | None:
+    return exc.retry_after_s if isinstance(exc, KubeUnavailable) else None

@@ -29,7 +29,7 @@ from receiver.app import App
 from receiver.events import ImagePush
 from receiver.pipeline import endpoint_source
 from receiver.routing.receivers import ReceiverEntry
-from receiver.sources.base import RawDelivery, parse_events
+from receiver.sources.base import RawDelivery
 from tests import envtest
 from tests.support import delivery_fixtures
 from tests.support import signed_fixtures as fx
@@ -647,7 +647,7 @@ async def watches_caught_up(
     """Wait until routing the delivery's events sees every created object (as a hit or a skip)."""
     source = endpoint_source(endpoint)
     assert source is not None
-    events = parse_events(source, delivery)
+    events = source.parse(delivery)
 
     async def seen() -> set[str]:
         found: set[str] = set()
@@ -704,8 +704,8 @@ def test_multi_event_fixtures_really_carry_several_events() -> None:
     """The discovery cases above that claim several events per delivery do carry them."""
     quay = endpoint_source("quay")
     assert quay is not None
-    events = parse_events(quay, fx.load("quay", "repo_push"))
+    events = quay.parse(fx.load("quay", "repo_push"))
     assert [e.tag for e in events if isinstance(e, ImagePush)] == ["v6.5.4", "latest"]
     bitbucket = endpoint_source("bitbucket")
     assert bitbucket is not None
-    assert len(parse_events(bitbucket, fx.load("bitbucket", "server_push"))) == 3
+    assert len(bitbucket.parse(fx.load("bitbucket", "server_push"))) == 3

@@ -22,14 +22,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from receiver.config import WatchSettings
+from receiver.config import StatusSettings, WatchSettings
 from receiver.events import GitPush, ObjectRef
 from receiver.kube import watching
 from receiver.kube.client import KubeClient
 from receiver.objects import raw, resources
 from receiver.routing.receivers import decode_secret_data
 from receiver.status.service import StatusService
-from receiver.status.settings import StatusSettings
 from tests import envtest
 from tests.support.forges import EmulatedForge, EmulatedGitHub, EmulatedGitLab
 from tests.support.running import eventually, kube

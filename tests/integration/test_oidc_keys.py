@@ -170,7 +170,8 @@ async def test_rotation_unknown_kid_refreshes_once_and_verifies(
     await oidc_keys.verify_with_refresh(
         source=gcr.SOURCE, delivery=delivery, credentials=credentials(), cache=cache
     )
-    assert isinstance(gcr.parse(delivery), ImagePush)
+    (event,) = gcr.parse(delivery)
+    assert isinstance(event, ImagePush)
     assert jwks_server.requests == ["/certs", "/certs"]
 
 

@@ -47,13 +47,16 @@ PURE_MODULES = frozenset(
         "receiver.status.journey",
         "receiver.status.model",
         "receiver.status.replies",
+        "receiver.status.requested",
         "receiver.status.scope",
-        "receiver.status.settings",
         "receiver.trigger",
         "receiver.trigger.pending",
     }
 )
 EDGES = {
+    "receiver.filtering": "reads the objects a filtered Receiver names from the API server",
+    "receiver.expressions": "no I/O of its own, but importing the cel package loads its CLI "
+    "(typer, prompt_toolkit: asyncio); pure modules get the compiler injected",
     "receiver.app": "wiring: starts servers, watches and workers",
     "receiver.backoff": "the retry loop awaits the call and the sleep it is given",
     "receiver.cli": "command line: reads files, runs the service, posts samples",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from receiver.config import PollSettings
 from receiver.errors import QueueFull
 from receiver.events import ObjectRef
 from receiver.objects.resources import GIT_REPOSITORY
@@ -53,9 +54,9 @@ class Harness:
 
     def build(self, *, ls_remote: runner.LsRemote, **settings: object) -> runner.Poller:
         self.poller = runner.Poller(
-            settings=runner.PollerSettings(
-                **{"enabled": True, "allow_insecure_http": True, **settings}
-            ),  # type: ignore[arg-type]
+            settings=PollSettings.model_validate(
+                {"enabled": True, "allow_insecure_http": True, **settings}
+            ),
             list_records=lambda: list(self.records),
             read_secret=self._read_secret,
             request_reconcile=self._request,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from receiver.config import PollSettings
 from receiver.poller import runner
 from tests.integration.poller.conftest import BASIC_SECRET, TOKEN, Harness, record
 from tests.support import gitserver
@@ -189,7 +190,7 @@ async def test_wrong_password_backs_off_and_other_objects_are_polled_in_the_same
         ),
         record("public", daemon.url("public"), revision=f"master@sha1:{old_public}"),
     ]
-    harness.build(ls_remote=ls_remote, backoff_base_s=60.0, backoff_max_s=600.0)
+    harness.build(ls_remote=ls_remote, backoff_initial_s=60.0, backoff_max_s=600.0)
     public.advance("master")
 
     first = await harness.tick()
@@ -325,7 +326,7 @@ async def test_recent_request_suppresses_a_repeat_until_the_interval_has_passed(
     repo = gitserver.BareRepo(served_root, "slow")
     old = repo.sha("refs/heads/master")
     harness.records = [record("slow", daemon.url("slow"), revision=f"master@sha1:{old}")]
-    harness.build(ls_remote=SubprocessLsRemote(), poll_interval_s=60.0)
+    harness.build(ls_remote=SubprocessLsRemote(), interval_s=60.0)
     repo.advance("master")
 
     assert len((await harness.tick()).requested) == 1
@@ -373,9 +374,7 @@ async def test_run_is_a_no_op_when_disabled_and_sleeps_a_jittered_interval_when_
 
     def make(enabled: bool) -> runner.Poller:
         return runner.Poller(
-            settings=runner.PollerSettings(
-                enabled=enabled, poll_interval_s=100.0, jitter_fraction=0.2
-            ),
+            settings=PollSettings(enabled=enabled, interval_s=100.0, jitter_fraction=0.2),
             list_records=lambda: (
                 ticks.append(1) or [record("loop", daemon.url("loop"), revision=None)]
             ),

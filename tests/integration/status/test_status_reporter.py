@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from receiver.config import StatusLimits
 from receiver.events import ObjectRef
 from receiver.status import flux
 from receiver.status.journey import Journey
@@ -24,12 +25,14 @@ from receiver.status.model import (
     StatusNaming,
     StatusUpdate,
 )
-from receiver.status.reporter import ReporterMetrics, ReporterSettings, StatusReporter
+from receiver.status.reporter import ReporterMetrics, StatusReporter
 from tests.support.forges import EmulatedGitHub, EmulatedGitLab
 
 SHA_A = "a1" * 20
 SHA_B = "b2" * 20
 NOW = 1_700_000_000.0
+# The retry jitter every harness draws: each backoff is 75% of its capped value.
+JITTER = 0.5
 KS = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "web")
 NAME = "flux/test/Kustomization/apps/web"
 NAMING = StatusNaming(cluster="test", target_url_template="https://flux.example/{namespace}/{name}")
@@ -42,7 +45,7 @@ class Harness:
     def __init__(
         self,
         *forges: EmulatedGitHub | EmulatedGitLab,
-        settings: ReporterSettings | None = None,
+        limits: StatusLimits | None = None,
         tokens: dict[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
@@ -64,9 +67,10 @@ class Harness:
             forges=configs,
             token_for=self.token_for,
             metrics=ReporterMetrics(self.registry),
-            settings=settings,
+            limits=limits,
             sleep=sleep or self.sleep,
             clock=lambda: NOW,
+            random=lambda: JITTER,
         )
 
     def token_for(self, host: str, namespace: str | None) -> str | None:
@@ -308,8 +312,8 @@ async def test_rate_limit_wait_then_success(
 
 
 async def test_5xx_retried_with_capped_backoff(github_api: EmulatedGitHub) -> None:
-    settings = ReporterSettings(backoff_base_s=1, backoff_cap_s=3, max_attempts=5)
-    harness = Harness(github_api, settings=settings)
+    limits = StatusLimits(retry_initial_s=1, retry_max_s=3, retry_attempts=5)
+    harness = Harness(github_api, limits=limits)
     github_api.fail_next(3, 502)
     harness.reporter.submit(
         StatusUpdate(github_api.host, "acme/app", SHA_A, NAME, CommitState.SUCCESS, "ok")
@@ -317,13 +321,13 @@ async def test_5xx_retried_with_capped_backoff(github_api: EmulatedGitHub) -> No
     await harness.reporter.start()
     await harness.idle()
     await harness.reporter.stop()
-    assert harness.sleeps == [1, 2, 3]
+    assert harness.sleeps == [0.75 * 1, 0.75 * 2, 0.75 * 3]
     assert [call.answered for call in github_api.calls] == [502, 502, 502, 201]
     assert github_api.states() == ["success"]
 
 
-async def test_5xx_gives_up_after_max_attempts(github_api: EmulatedGitHub) -> None:
-    harness = Harness(github_api, settings=ReporterSettings(max_attempts=2))
+async def test_5xx_gives_up_after_retry_attempts(github_api: EmulatedGitHub) -> None:
+    harness = Harness(github_api, limits=StatusLimits(retry_attempts=2))
     github_api.fail_next(5, 500)
     harness.reporter.submit(
         StatusUpdate(github_api.host, "acme/app", SHA_A, NAME, CommitState.SUCCESS, "ok")
@@ -440,7 +444,7 @@ async def test_unconfigured_host_makes_no_call_and_one_debug_line(
 async def test_queue_overflow_drops_superseded_first_then_oldest(
     gitlab_api: EmulatedGitLab,
 ) -> None:
-    harness = Harness(gitlab_api, settings=ReporterSettings(max_queue=3))
+    harness = Harness(gitlab_api, limits=StatusLimits(max_queue=3))
     host = gitlab_api.host
 
     def update(sha: str, name: str, state: CommitState) -> StatusUpdate:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from receiver.config import StatusSettings
 from receiver.events import GitPush, ObjectRef
 from receiver.status.service import StatusService
-from receiver.status.settings import StatusSettings
 from tests.support.forges import EmulatedGitLab
 
 SHA_A = "a1" * 20

@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
+from receiver.config import StatusLimits
 from receiver.status.model import CommitState, StatusUpdate
-from receiver.status.reporter import ReporterSettings
 from tests.integration.status.test_status_reporter import NAME, NOW, Harness
 from tests.support.forges import EmulatedGitHub, EmulatedGitLab
 
@@ -86,7 +86,7 @@ async def test_held_updates_collapse_to_the_latest_per_status_line_and_expire(
     forge: EmulatedGitHub | EmulatedGitLab,
 ) -> None:
     now = [NOW]
-    harness = Harness(forge, settings=ReporterSettings(recover_window_s=60))
+    harness = Harness(forge, limits=StatusLimits(recover_window_s=60))
     harness.reporter._clock = lambda: now[0]  # the reporter's only clock
     harness.reporter.standby()
     await harness.reporter.start()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from receiver.expressions import Expression, compile_expression
 from receiver.routing.hooks import webhook_path
 from receiver.routing.receivers import (
     REASON_SUCCEEDED,
@@ -235,3 +236,53 @@ def test_status_patch_leaves_a_suspended_receiver_untouched() -> None:
     entry = table.entry(("flux-system", "github-receiver"))
     assert entry is not None and entry.suspended
     assert status_patch(entry, now="2026-11-26T10:00:00Z") is None
+
+
+def _compiling_table() -> tuple[ReceiverTable, list[str]]:
+    compiled: list[str] = []
+
+    def compile_counted(source: str, *, variables: tuple[str, ...]) -> Expression:
+        compiled.append(source)
+        return compile_expression(source, variables=variables)
+
+    return ReceiverTable(supported_types=SUPPORTED, compile=compile_counted), compiled
+
+
+def test_filters_are_compiled_once_per_generation() -> None:
+    table, compiled = _compiling_table()
+    table.apply_secret("ADDED", secret("flux-system", "token", b"my-secret-token"))
+    resources = [{"kind": "GitRepository", "name": "*", "filter": "res.metadata.name != 'x'"}]
+    spec = {"resourceFilter": "req.ref == 'refs/heads/main'", "resources": resources}
+    table.apply_receiver("ADDED", receiver(**spec))
+    table.apply_receiver("MODIFIED", receiver(status={"webhookPath": "x"}, **spec))
+    table.apply_secret("MODIFIED", secret("flux-system", "token", b"rotated"))
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None and entry.ready and entry.filters is not None
+    assert len(compiled) == 2  # the top-level filter and the one per-resource filter, once
+    table.apply_receiver("MODIFIED", receiver(generation=2, **spec))
+    assert len(compiled) == 4
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"resourceFilter": "req.ref =="}, "invalid resourceFilter expression"),
+        ({"resourceFilter": "claims.sub == 'x'"}, "undeclared reference to 'claims'"),
+        (
+            {"resources": [{"kind": "GitRepository", "name": "a", "filter": "nope("}]},
+            "invalid filter expression for resources[0] (kind='GitRepository', name='a')",
+        ),
+    ],
+    ids=["syntax", "claims-outside-oidc", "per-resource"],
+)
+def test_an_invalid_filter_makes_the_receiver_not_ready_like_flux(
+    spec: dict[str, Any], problem: str
+) -> None:
+    table, _ = _compiling_table()
+    table.apply_secret("ADDED", secret("flux-system", "token", b"my-secret-token"))
+    table.apply_receiver("ADDED", receiver(**spec))
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None and not entry.ready
+    assert entry.reason == "InvalidCELExpression"
+    assert entry.message.startswith("Reconciliation failed terminally due to configuration error: ")
+    assert problem in entry.message

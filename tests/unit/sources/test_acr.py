@@ -14,13 +14,15 @@ from tests.support import delivery_fixtures
 def test_push_names_the_registry_host() -> None:
     delivery = delivery_fixtures.load("acr", "push")
     acr.SOURCE.verify(delivery, Credentials(token=b"path-only"))
-    assert acr.parse(delivery) == ImagePush(
-        source="acr",
-        event="push",
-        repository="acmeregistry.azurecr.io/apps/podinfo",
-        tag="6.5.4",
-        digest="sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d25490f331d7d",
-        delivery_id="cb8c3971-9adc-488b-bdd8-43cbb4974ff5",
+    assert acr.parse(delivery) == (
+        ImagePush(
+            source="acr",
+            event="push",
+            repository="acmeregistry.azurecr.io/apps/podinfo",
+            tag="6.5.4",
+            digest="sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d25490f331d7d",
+            delivery_id="cb8c3971-9adc-488b-bdd8-43cbb4974ff5",
+        ),
     )
 
 
@@ -34,16 +36,18 @@ def test_push_names_the_registry_host() -> None:
     ids=["ping", "delete", "quarantine"],
 )
 def test_ignored(body: bytes, reason: str) -> None:
-    event = acr.parse(RawDelivery(headers={}, body=body))
+    (event,) = acr.parse(RawDelivery(headers={}, body=body))
     assert isinstance(event, Ignored)
     assert event.reason == reason
 
 
 def test_chart_push_and_hostless_push_are_signals() -> None:
     chart = b'{"action": "chart_push", "target": {"name": "wordpress", "version": "5.4.0"}}'
-    assert isinstance(acr.parse(RawDelivery(headers={}, body=chart)), Signal)
+    (event,) = acr.parse(RawDelivery(headers={}, body=chart))
+    assert isinstance(event, Signal)
     hostless = b'{"action": "push", "target": {"repository": "apps/x", "tag": "1"}}'
-    assert isinstance(acr.parse(RawDelivery(headers={}, body=hostless)), Signal)
+    (event,) = acr.parse(RawDelivery(headers={}, body=hostless))
+    assert isinstance(event, Signal)
 
 
 @pytest.mark.parametrize(

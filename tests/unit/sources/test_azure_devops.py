@@ -36,7 +36,7 @@ def test_git_push_gives_one_git_push_per_ref_update() -> None:
         "repo_name": "Platform/fleet-infra",
     }
     after = "33b55f7cb7e7e245323987634f960cf4a6e6bc74"
-    assert azure_devops.parse_all(delivery) == (
+    assert azure_devops.parse(delivery) == (
         GitPush(
             ref="refs/heads/main",
             before="aad331d8d3b131fa9ae03cf5e53965b51942618a",
@@ -45,7 +45,6 @@ def test_git_push_gives_one_git_push_per_ref_update() -> None:
         ),  # type: ignore[arg-type]
         GitPush(ref="refs/tags/v1.4.0", before=ZERO, after=after, **common),  # type: ignore[arg-type]
     )
-    assert azure_devops.parse(delivery) == azure_devops.parse_all(delivery)[0]
     assert azure_devops.event_name(delivery) == "git.push"
 
 
@@ -60,17 +59,19 @@ def test_deleted_branch() -> None:
             "newObjectId": ZERO,
         }
     ]
-    push = azure_devops.parse(fx.redelivered("azure-devops", "git_push", payload))
+    (push,) = azure_devops.parse(fx.redelivered("azure-devops", "git_push", payload))
     assert isinstance(push, GitPush)
     assert (push.ref, push.deleted, push.after) == ("refs/heads/old", True, None)
 
 
 def test_pull_request_is_a_signal() -> None:
     delivery = fx.load("azure-devops", "pullrequest_created")
-    assert azure_devops.parse(delivery) == Signal(
-        source="azure-devops",
-        event="git.pullrequest.created",
-        delivery_id="2ab4e3d3-b7a6-425e-92b1-5a9982c1269e",
+    assert azure_devops.parse(delivery) == (
+        Signal(
+            source="azure-devops",
+            event="git.pullrequest.created",
+            delivery_id="2ab4e3d3-b7a6-425e-92b1-5a9982c1269e",
+        ),
     )
 
 

@@ -29,7 +29,7 @@ def test_server_push_gives_one_git_push_per_changed_ref() -> None:
         "delivery_id": "cfb9d4b6-4e5a-4d49-9f5c-1b7c3b6e1e01",
         "repo_name": "PLAT/fleet-infra",
     }
-    assert bitbucket.parse_all(delivery) == (
+    assert bitbucket.parse(delivery) == (
         GitPush(
             ref="refs/heads/main",
             before="ecddabb624f6f5ba43816f5926e580a5f680a932",
@@ -50,13 +50,12 @@ def test_server_push_gives_one_git_push_per_changed_ref() -> None:
             **common,  # type: ignore[arg-type]
         ),
     )
-    assert bitbucket.parse(delivery) == bitbucket.parse_all(delivery)[0]
 
 
 def test_cloud_push_gives_one_git_push_per_change() -> None:
     delivery = fx.load("bitbucket", "cloud_push")
     bitbucket.verify(delivery, CREDS)
-    main, tag = bitbucket.parse_all(delivery)
+    main, tag = bitbucket.parse(delivery)
     assert main == GitPush(
         source="bitbucket",
         event="repo:push",
@@ -80,23 +79,26 @@ def test_cloud_push_gives_one_git_push_per_change() -> None:
 def test_server_ping_is_ignored() -> None:
     delivery = fx.load("bitbucket", "server_ping")
     bitbucket.verify(delivery, CREDS)
-    assert bitbucket.parse(delivery) == Ignored(
-        source="bitbucket",
-        event="diagnostics:ping",
-        reason="ping",
-        delivery_id="cfb9d4b6-4e5a-4d49-9f5c-1b7c3b6e1e01",
+    assert bitbucket.parse(delivery) == (
+        Ignored(
+            source="bitbucket",
+            event="diagnostics:ping",
+            reason="ping",
+            delivery_id="cfb9d4b6-4e5a-4d49-9f5c-1b7c3b6e1e01",
+        ),
     )
 
 
 @pytest.mark.parametrize("event", ["server_pr_opened", "cloud_pullrequest_created"])
 def test_pull_requests_are_signals(event: str) -> None:
-    assert isinstance(bitbucket.parse(fx.load("bitbucket", event)), Signal)
+    (parsed,) = bitbucket.parse(fx.load("bitbucket", event))
+    assert isinstance(parsed, Signal)
 
 
 def test_push_without_changes_is_a_signal() -> None:
     payload = fx.load_json("bitbucket", "server_push")
     payload["changes"] = []
-    assert bitbucket.parse_all(fx.redelivered("bitbucket", "server_push", payload)) == (
+    assert bitbucket.parse(fx.redelivered("bitbucket", "server_push", payload)) == (
         Signal(
             source="bitbucket",
             event="repo:refs_changed",
@@ -164,6 +166,6 @@ def test_cloud_push_is_named_by_full_name_when_links_are_missing_or_odd(
 ) -> None:
     payload = fx.load_json("bitbucket", "cloud_push")
     payload["repository"]["links"] = links  # type: ignore[index]
-    main = bitbucket.parse_all(fx.redelivered("bitbucket", "cloud_push", payload))[0]
+    main = bitbucket.parse(fx.redelivered("bitbucket", "cloud_push", payload))[0]
     assert isinstance(main, GitPush)
     assert "https://bitbucket.org/acme/fleet-infra" in main.repo_urls

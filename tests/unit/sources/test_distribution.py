@@ -18,18 +18,20 @@ TOKEN = Credentials(token=b"distribution-endpoint-token")
 def test_manifest_push_after_blob_pushes() -> None:
     delivery = delivery_fixtures.load("distribution", "push")
     distribution.verify(delivery, TOKEN)
-    assert distribution.parse(delivery) == ImagePush(
-        source="distribution",
-        event="push",
-        repository="registry.internal.example:5000/platform/podinfo",
-        tag="1.4.2",
-        digest="sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf",
-        delivery_id="asdf-asdf-asdf-asdf-1",
+    assert distribution.parse(delivery) == (
+        ImagePush(
+            source="distribution",
+            event="push",
+            repository="registry.internal.example:5000/platform/podinfo",
+            tag="1.4.2",
+            digest="sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf",
+            delivery_id="asdf-asdf-asdf-asdf-1",
+        ),
     )
 
 
 def test_pull_envelope_is_ignored() -> None:
-    event = distribution.parse(delivery_fixtures.load("distribution", "pull"))
+    (event,) = distribution.parse(delivery_fixtures.load("distribution", "pull"))
     assert isinstance(event, Ignored)
     assert event.event == "pull"
 
@@ -37,7 +39,7 @@ def test_pull_envelope_is_ignored() -> None:
 def test_blob_only_envelope_is_ignored() -> None:
     payload = json.loads(delivery_fixtures.body("distribution", "push"))
     payload["events"] = payload["events"][:1]
-    event = distribution.parse(RawDelivery(headers={}, body=json.dumps(payload).encode()))
+    (event,) = distribution.parse(RawDelivery(headers={}, body=json.dumps(payload).encode()))
     assert isinstance(event, Ignored)
     assert event.reason == "no manifest push in the envelope"
 
@@ -47,7 +49,7 @@ def test_untagged_manifest_push_and_host_from_target_url() -> None:
     manifest = payload["events"][1]
     del manifest["target"]["tag"]
     del manifest["request"]
-    event = distribution.parse(RawDelivery(headers={}, body=json.dumps(payload).encode()))
+    (event,) = distribution.parse(RawDelivery(headers={}, body=json.dumps(payload).encode()))
     assert isinstance(event, ImagePush)
     assert (event.repository, event.tag) == (
         "registry.internal.example:5000/platform/podinfo",
@@ -60,7 +62,8 @@ def test_push_without_any_host_is_a_signal() -> None:
         b'{"events": [{"action": "push", "target": {"repository": "a/b", "tag": "1",'
         b' "mediaType": "application/vnd.oci.image.manifest.v1+json"}}]}'
     )
-    assert isinstance(distribution.parse(RawDelivery(headers={}, body=body)), Signal)
+    (event,) = distribution.parse(RawDelivery(headers={}, body=body))
+    assert isinstance(event, Signal)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +101,7 @@ def test_malformed(body: bytes) -> None:
         distribution.parse(RawDelivery(headers={}, body=body))
 
 
-def test_parse_all_returns_every_manifest_push_of_the_envelope() -> None:
+def test_parse_returns_every_manifest_push_of_the_envelope() -> None:
     payload = json.loads(delivery_fixtures.body("distribution", "push"))
     manifest = payload["events"][1]
     second = json.loads(json.dumps(manifest))
@@ -110,18 +113,17 @@ def test_parse_all_returns_every_manifest_push_of_the_envelope() -> None:
     del hostless["request"], hostless["target"]["url"]
     payload["events"] += [second, hostless]
     delivery = RawDelivery(headers={}, body=json.dumps(payload).encode())
-    events = distribution.parse_all(delivery)
+    events = distribution.parse(delivery)
     assert [(e.repository, e.tag) for e in events if isinstance(e, ImagePush)] == [
         ("registry.internal.example:5000/platform/podinfo", "1.4.2"),
         ("registry.internal.example:5000/platform/api", "2.0.0"),
     ]
     assert events[2] == Signal(source="distribution", event="push", delivery_id=hostless["id"])
-    assert distribution.SOURCE.parse_all is distribution.parse_all
-    assert distribution.parse(delivery) == events[0]
+    assert distribution.SOURCE.parse is distribution.parse
 
 
-def test_parse_all_of_a_blob_only_envelope_is_one_ignored() -> None:
+def test_parse_of_a_blob_only_envelope_is_one_ignored() -> None:
     payload = json.loads(delivery_fixtures.body("distribution", "push"))
     payload["events"] = payload["events"][:1]
-    (event,) = distribution.parse_all(RawDelivery(headers={}, body=json.dumps(payload).encode()))
+    (event,) = distribution.parse(RawDelivery(headers={}, body=json.dumps(payload).encode()))
     assert isinstance(event, Ignored)

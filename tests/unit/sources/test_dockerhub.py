@@ -14,13 +14,15 @@ from tests.support import delivery_fixtures
 def test_push_names_the_image_on_docker_io() -> None:
     delivery = delivery_fixtures.load("dockerhub", "push")
     dockerhub.SOURCE.verify(delivery, Credentials(token=b"path-only"))
-    assert dockerhub.parse(delivery) == ImagePush(
-        source="dockerhub", event="push", repository="docker.io/acme-corp/podinfo", tag="6.5.4"
+    assert dockerhub.parse(delivery) == (
+        ImagePush(
+            source="dockerhub", event="push", repository="docker.io/acme-corp/podinfo", tag="6.5.4"
+        ),
     )
 
 
 def test_official_image_keeps_its_short_name_for_routing_to_expand() -> None:
-    event = dockerhub.parse(delivery_fixtures.load("dockerhub", "push_official"))
+    (event,) = dockerhub.parse(delivery_fixtures.load("dockerhub", "push_official"))
     assert isinstance(event, ImagePush)
     assert (event.repository, event.tag) == ("docker.io/nginx", "1.27-alpine")
 
@@ -33,7 +35,7 @@ def test_verification_accepts_anything_the_secret_path_let_in() -> None:
 
 def test_repository_from_namespace_and_name_when_repo_name_is_absent() -> None:
     body = b'{"push_data": {"tag": "v1"}, "repository": {"namespace": "acme", "name": "api"}}'
-    event = dockerhub.parse(RawDelivery(headers={}, body=body))
+    (event,) = dockerhub.parse(RawDelivery(headers={}, body=body))
     assert isinstance(event, ImagePush)
     assert event.repository == "docker.io/acme/api"
 

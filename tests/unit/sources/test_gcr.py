@@ -57,13 +57,15 @@ def delivery(token: str, event: str = "insert") -> RawDelivery:
 def test_valid_insert_is_an_image_push(google: TestIssuer) -> None:
     push = delivery(google.sign(claims()))
     gcr.verify(push, credentials(google))
-    assert gcr.parse(push) == ImagePush(
-        source="gcr",
-        event="INSERT",
-        repository="us-docker.pkg.dev/acme-prod/apps/podinfo",
-        tag="6.5.4",
-        digest="sha256:6ec128e26cd5b3ae1d3e1b2e3d0d6f8c2b9a1f0e4d3c2b1a09f8e7d6c5b4a392",
-        delivery_id="11386543210987654",
+    assert gcr.parse(push) == (
+        ImagePush(
+            source="gcr",
+            event="INSERT",
+            repository="us-docker.pkg.dev/acme-prod/apps/podinfo",
+            tag="6.5.4",
+            digest="sha256:6ec128e26cd5b3ae1d3e1b2e3d0d6f8c2b9a1f0e4d3c2b1a09f8e7d6c5b4a392",
+            delivery_id="11386543210987654",
+        ),
     )
 
 
@@ -97,7 +99,7 @@ def test_configured_emails_apply_when_the_secret_has_none(google: TestIssuer) ->
 
 
 def test_delete_is_ignored(google: TestIssuer) -> None:
-    event = gcr.parse(delivery(google.sign(claims()), "delete"))
+    (event,) = gcr.parse(delivery(google.sign(claims()), "delete"))
     assert isinstance(event, Ignored)
     assert event.event == "DELETE"
     assert event.delivery_id == "11386543210987999"

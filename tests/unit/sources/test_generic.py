@@ -10,11 +10,11 @@ from receiver.sources.base import Credentials, RawDelivery
 def test_empty_post_from_gitlab_agent_is_a_signal() -> None:
     delivery = RawDelivery(headers={}, body=b"")
     generic.SOURCE.verify(delivery, Credentials(token=b""))
-    assert generic.parse(delivery) == Signal(source="generic")
+    assert generic.parse(delivery) == (Signal(source="generic"),)
     assert generic.SOURCE.event_name(delivery) is None
 
 
 def test_body_is_never_read() -> None:
     delivery = RawDelivery(headers={"x-request-id": "r-1"}, body=b"\xff not json")
     generic.SOURCE.verify(delivery, Credentials(token=b"anything"))
-    assert generic.parse(delivery) == Signal(source="generic", delivery_id="r-1")
+    assert generic.parse(delivery) == (Signal(source="generic", delivery_id="r-1"),)

@@ -64,6 +64,6 @@ def test_wrong_key_fails() -> None:
 
 
 def test_parse_is_a_signal_whatever_the_body() -> None:
-    assert generic_hmac.parse(RawDelivery(headers={}, body=b"\x00")) == Signal(
-        source="generic-hmac"
+    assert generic_hmac.parse(RawDelivery(headers={}, body=b"\x00")) == (
+        Signal(source="generic-hmac"),
     )

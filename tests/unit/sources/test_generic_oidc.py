@@ -48,7 +48,7 @@ def request(token: str) -> RawDelivery:
 def test_valid_token_is_a_signal(actions: TestIssuer) -> None:
     delivery = request(actions.sign(claims()))
     generic_oidc.verify(delivery, creds(actions))
-    assert generic_oidc.parse(delivery) == Signal(source="generic-oidc", delivery_id="r-1")
+    assert generic_oidc.parse(delivery) == (Signal(source="generic-oidc", delivery_id="r-1"),)
 
 
 def test_configured_audience_replaces_the_default(actions: TestIssuer) -> None:

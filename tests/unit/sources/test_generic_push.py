@@ -31,7 +31,7 @@ def test_git_push_with_all_urls_and_changed_files() -> None:
         }
     )
     generic_push.SOURCE.verify(d, Credentials(token=b"k"))
-    event = generic_push.parse(d)
+    (event,) = generic_push.parse(d)
     assert event == GitPush(
         source="generic-push",
         event="push",
@@ -44,7 +44,7 @@ def test_git_push_with_all_urls_and_changed_files() -> None:
 
 
 def test_absent_changed_list_means_unknown() -> None:
-    event = generic_push.parse(delivery({"repository": "https://h/a/b", "ref": "refs/tags/v1"}))
+    (event,) = generic_push.parse(delivery({"repository": "https://h/a/b", "ref": "refs/tags/v1"}))
     assert isinstance(event, GitPush) and event.changed_paths is None
 
 
@@ -56,7 +56,7 @@ def test_absent_changed_list_means_unknown() -> None:
     ],
 )
 def test_image_push(image: str, repository: str, tag: str | None) -> None:
-    event = generic_push.parse(delivery({"image": image}))
+    (event,) = generic_push.parse(delivery({"image": image}))
     assert isinstance(event, ImagePush) and (event.repository, event.tag) == (repository, tag)
 
 

@@ -28,13 +28,15 @@ def test_published_container_is_an_image_push() -> None:
     delivery = delivery_fixtures.load("ghcr", "package_published")
     ghcr.SOURCE.verify(delivery, SECRET)
     assert ghcr.SOURCE.event_name(delivery) == "package"
-    assert ghcr.parse(delivery) == ImagePush(
-        source="ghcr",
-        event="package",
-        repository="ghcr.io/acme-corp/podinfo",
-        tag="6.5.4",
-        digest="sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270",
-        delivery_id="7b30ad08-151d-5689-8b3b-b9d74c8dc381",
+    assert ghcr.parse(delivery) == (
+        ImagePush(
+            source="ghcr",
+            event="package",
+            repository="ghcr.io/acme-corp/podinfo",
+            tag="6.5.4",
+            digest="sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270",
+            delivery_id="7b30ad08-151d-5689-8b3b-b9d74c8dc381",
+        ),
     )
 
 
@@ -45,7 +47,7 @@ def test_name_falls_back_to_owner_and_package_name() -> None:
     delivery = RawDelivery(
         headers={"x-github-event": "registry_package"}, body=json.dumps(payload).encode()
     )
-    event = ghcr.parse(delivery)
+    (event,) = ghcr.parse(delivery)
     assert isinstance(event, ImagePush)
     assert (event.event, event.repository, event.tag) == (
         "registry_package",
@@ -62,7 +64,7 @@ def test_untagged_push_keeps_the_digest() -> None:
             "container_metadata": {"tag": {"name": "", "digest": ""}},
         }
     )
-    event = ghcr.parse(delivery)
+    (event,) = ghcr.parse(delivery)
     assert isinstance(event, ImagePush)
     assert (event.tag, event.digest) == (None, "sha256:feed")
 
@@ -74,14 +76,14 @@ def test_untagged_push_keeps_the_digest() -> None:
 def test_ignored(fixture: str, reason: str) -> None:
     delivery = delivery_fixtures.load("ghcr", fixture)
     ghcr.SOURCE.verify(delivery, SECRET)
-    event = ghcr.parse(delivery)
+    (event,) = ghcr.parse(delivery)
     assert isinstance(event, Ignored)
     assert event.reason == reason
 
 
 def test_deleted_package_is_ignored() -> None:
     body = b'{"action": "deleted", "package": {"name": "podinfo"}}'
-    event = ghcr.parse(RawDelivery(headers={"x-github-event": "package"}, body=body))
+    (event,) = ghcr.parse(RawDelivery(headers={"x-github-event": "package"}, body=body))
     assert isinstance(event, Ignored)
 
 

@@ -28,24 +28,26 @@ SIGNATURE_HEADERS = (
 def test_push_is_parsed_into_every_field() -> None:
     delivery = fx.load("gitea", "push")
     gitea.verify(delivery, CREDS)
-    assert gitea.parse(delivery) == GitPush(
-        source="gitea",
-        event="push",
-        repo_urls=URLS,
-        ref="refs/heads/main",
-        before="28e1879d029cb852e4844d9c718537df08844e03",
-        after="bffeb74224043ba2feb48d137756c8a9331c449a",
-        default_branch="main",
-        changed_paths=frozenset({"apps/podinfo/hpa.yaml", "apps/podinfo/release.yaml"}),
-        delivery_id="f6266f16-1bf3-46a5-9ea4-602e06ead473",
-        repo_name="platform/fleet-infra",
+    assert gitea.parse(delivery) == (
+        GitPush(
+            source="gitea",
+            event="push",
+            repo_urls=URLS,
+            ref="refs/heads/main",
+            before="28e1879d029cb852e4844d9c718537df08844e03",
+            after="bffeb74224043ba2feb48d137756c8a9331c449a",
+            default_branch="main",
+            changed_paths=frozenset({"apps/podinfo/hpa.yaml", "apps/podinfo/release.yaml"}),
+            delivery_id="f6266f16-1bf3-46a5-9ea4-602e06ead473",
+            repo_name="platform/fleet-infra",
+        ),
     )
 
 
 def test_forgejo_tag_push() -> None:
     delivery = fx.load("gitea", "forgejo_tag_push")
     gitea.verify(delivery, CREDS)
-    push = gitea.parse(delivery)
+    (push,) = gitea.parse(delivery)
     assert isinstance(push, GitPush)
     assert push.ref == "refs/tags/v2.0.0"
     assert push.delivery_id == "a1b2c3d4-0000-4000-8000-00000000f0f0"
@@ -56,13 +58,13 @@ def test_forgejo_tag_push() -> None:
 def test_capped_commit_list_has_no_changed_paths() -> None:
     payload = fx.load_json("gitea", "push")
     payload["total_commits"] = 7
-    push = gitea.parse(fx.redelivered("gitea", "push", payload))
+    (push,) = gitea.parse(fx.redelivered("gitea", "push", payload))
     assert isinstance(push, GitPush)
     assert push.changed_paths is None
 
 
 def test_branch_delete_event() -> None:
-    push = gitea.parse(fx.load("gitea", "delete"))
+    (push,) = gitea.parse(fx.load("gitea", "delete"))
     assert isinstance(push, GitPush)
     assert (push.event, push.ref, push.deleted, push.after) == (
         "delete",
@@ -76,13 +78,14 @@ def test_branch_delete_event() -> None:
 def test_tag_delete_event() -> None:
     payload = fx.load_json("gitea", "delete")
     payload.update(ref="v0.1.0", ref_type="tag")
-    push = gitea.parse(fx.redelivered("gitea", "delete", payload))
+    (push,) = gitea.parse(fx.redelivered("gitea", "delete", payload))
     assert isinstance(push, GitPush)
     assert push.ref == "refs/tags/v0.1.0"
 
 
 def test_pull_request_is_a_signal() -> None:
-    assert isinstance(gitea.parse(fx.load("gitea", "pull_request")), Signal)
+    (event,) = gitea.parse(fx.load("gitea", "pull_request"))
+    assert isinstance(event, Signal)
 
 
 @pytest.mark.parametrize("header", ["x-gitea-signature", "x-hub-signature-256"])

@@ -23,7 +23,7 @@ def _push(payload: dict[str, object] | None = None) -> GitPush:
         fx.load("github", "push") if payload is None else fx.redelivered("github", "push", payload)
     )
     github.verify(delivery, CREDS)
-    event = github.parse(delivery)
+    (event,) = github.parse(delivery)
     assert isinstance(event, GitPush)
     return event
 
@@ -118,7 +118,7 @@ def test_flipped_body_byte_fails() -> None:
 
 
 def test_ping_is_ignored() -> None:
-    event = github.parse(fx.load("github", "ping"))
+    (event,) = github.parse(fx.load("github", "ping"))
     assert event == Ignored(
         source="github",
         event="ping",
@@ -128,7 +128,8 @@ def test_ping_is_ignored() -> None:
 
 
 def test_other_events_are_signals() -> None:
-    assert isinstance(github.parse(fx.load("github", "pull_request")), Signal)
+    (event,) = github.parse(fx.load("github", "pull_request"))
+    assert isinstance(event, Signal)
 
 
 def test_malformed_push_body() -> None:
@@ -179,7 +180,7 @@ def test_deleted_tag() -> None:
 def test_gitea_push_through_type_github() -> None:
     delivery = fx.load("gitea", "push")
     github.verify(delivery, fx.credentials("gitea"))
-    push = github.parse(delivery)
+    (push,) = github.parse(delivery)
     assert isinstance(push, GitPush)
     assert push.source == "github"
     assert push.event == "push"
@@ -198,7 +199,7 @@ def test_gitea_capped_commit_list_through_type_github() -> None:
     payload = fx.load_json("gitea", "push")
     payload["total_commits"] = 12  # Gitea lists only the newest few
     delivery = fx.redelivered("gitea", "push", payload)
-    push = github.parse(delivery)
+    (push,) = github.parse(delivery)
     assert isinstance(push, GitPush)
     assert push.changed_paths is None
 
@@ -220,7 +221,7 @@ def test_form_encoded_push_reads_the_payload_field() -> None:
         body=form,
     )
     github.verify(delivery, CREDS)
-    assert github.parse(delivery) == _push()
+    assert github.parse(delivery) == (_push(),)
 
 
 @pytest.mark.parametrize("form", [b"hook_id=1", b"payload=%ff%fe", "payload=é".encode()])

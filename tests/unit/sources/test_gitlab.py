@@ -23,7 +23,7 @@ def _parse(event: str, payload: dict[str, object] | None = None) -> GitPush:
         fx.load("gitlab", event) if payload is None else fx.redelivered("gitlab", event, payload)
     )
     gitlab.verify(delivery, CREDS)
-    parsed = gitlab.parse(delivery)
+    (parsed,) = gitlab.parse(delivery)
     assert isinstance(parsed, GitPush)
     return parsed
 
@@ -66,10 +66,12 @@ def test_system_hook_push() -> None:
 
 
 def test_merge_request_is_a_signal() -> None:
-    assert gitlab.parse(fx.load("gitlab", "merge_request")) == Signal(
-        source="gitlab",
-        event="Merge Request Hook",
-        delivery_id="13792a34-cac6-4fda-95a8-c58e00a3954e",
+    assert gitlab.parse(fx.load("gitlab", "merge_request")) == (
+        Signal(
+            source="gitlab",
+            event="Merge Request Hook",
+            delivery_id="13792a34-cac6-4fda-95a8-c58e00a3954e",
+        ),
     )
 
 

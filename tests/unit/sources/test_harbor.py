@@ -16,19 +16,21 @@ TOKEN = Credentials(token=b"harbor-webhook-token")
 def test_push_artifact_default_format() -> None:
     delivery = delivery_fixtures.load("harbor", "push_artifact")
     harbor.verify(delivery, TOKEN)
-    assert harbor.parse(delivery) == ImagePush(
-        source="harbor",
-        event="PUSH_ARTIFACT",
-        repository="harbor.example.com:8443/platform/podinfo",
-        tag="1.4.2",
-        digest="sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0",
+    assert harbor.parse(delivery) == (
+        ImagePush(
+            source="harbor",
+            event="PUSH_ARTIFACT",
+            repository="harbor.example.com:8443/platform/podinfo",
+            tag="1.4.2",
+            digest="sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0",
+        ),
     )
 
 
 def test_push_artifact_cloudevents_format() -> None:
     delivery = delivery_fixtures.load("harbor", "push_artifact_cloudevents")
     harbor.verify(delivery, TOKEN)
-    event = harbor.parse(delivery)
+    (event,) = harbor.parse(delivery)
     assert isinstance(event, ImagePush)
     assert (event.repository, event.tag, event.delivery_id) == (
         "harbor.example.com/charts/podinfo",
@@ -42,7 +44,7 @@ def test_untagged_push_takes_the_digest_from_the_resource_url() -> None:
         b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": [{"resource_url":'
         b' "harbor.example.com/p/app@sha256:abc"}]}}'
     )
-    event = harbor.parse(RawDelivery(headers={}, body=body))
+    (event,) = harbor.parse(RawDelivery(headers={}, body=body))
     assert isinstance(event, ImagePush)
     assert (event.repository, event.tag, event.digest) == (
         "harbor.example.com/p/app",
@@ -52,16 +54,17 @@ def test_untagged_push_takes_the_digest_from_the_resource_url() -> None:
 
 
 def test_delete_is_ignored_and_chart_upload_is_a_signal() -> None:
-    deleted = harbor.parse(delivery_fixtures.load("harbor", "delete_artifact"))
+    (deleted,) = harbor.parse(delivery_fixtures.load("harbor", "delete_artifact"))
     assert isinstance(deleted, Ignored)
     assert deleted.event == "DELETE_ARTIFACT"
-    chart = harbor.parse(RawDelivery(headers={}, body=b'{"type": "UPLOAD_CHART"}'))
+    (chart,) = harbor.parse(RawDelivery(headers={}, body=b'{"type": "UPLOAD_CHART"}'))
     assert isinstance(chart, Signal)
 
 
 def test_push_without_resource_url_cannot_be_routed() -> None:
     body = b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": [{"tag": "1"}]}}'
-    assert isinstance(harbor.parse(RawDelivery(headers={}, body=body)), Signal)
+    (event,) = harbor.parse(RawDelivery(headers={}, body=body))
+    assert isinstance(event, Signal)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,7 @@ def test_malformed(body: bytes) -> None:
         harbor.parse(RawDelivery(headers={}, body=body))
 
 
-def test_parse_all_returns_one_push_per_resource() -> None:
+def test_parse_returns_one_push_per_resource() -> None:
     body = (
         b'{"type": "PUSH_ARTIFACT", "event_data": {"resources": ['
         b'{"tag": "1.0", "resource_url": "harbor.example.com/p/app:1.0"},'
@@ -100,15 +103,14 @@ def test_parse_all_returns_one_push_per_resource() -> None:
         b'{"tag": "2.0", "resource_url": "harbor.example.com/p/other:2.0"}]}}'
     )
     delivery = RawDelivery(headers={}, body=body)
-    events = harbor.parse_all(delivery)
+    events = harbor.parse(delivery)
     assert [(e.repository, e.tag, e.digest) for e in events if isinstance(e, ImagePush)] == [
         ("harbor.example.com/p/app", "1.0", None),
         ("harbor.example.com/p/app", None, "sha256:abc"),
         ("harbor.example.com/p/other", "2.0", None),
     ]
     assert len(events) == 3
-    assert harbor.SOURCE.parse_all is harbor.parse_all
-    assert harbor.parse(delivery) == events[0]
+    assert harbor.SOURCE.parse is harbor.parse
 
 
 @pytest.mark.parametrize(
@@ -120,6 +122,6 @@ def test_parse_all_returns_one_push_per_resource() -> None:
     ],
     ids=["delete", "chart", "no-resources"],
 )
-def test_parse_all_of_a_delivery_without_pushes_is_one_event(body: bytes, kind: type) -> None:
-    (event,) = harbor.parse_all(RawDelivery(headers={}, body=body))
+def test_parse_of_a_delivery_without_pushes_is_one_event(body: bytes, kind: type) -> None:
+    (event,) = harbor.parse(RawDelivery(headers={}, body=body))
     assert isinstance(event, kind)

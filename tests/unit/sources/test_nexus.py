@@ -20,10 +20,12 @@ def test_created_component_verifies_and_is_a_signal() -> None:
     delivery = delivery_fixtures.load("nexus", "component_created")
     nexus.verify(delivery, KEY)
     assert nexus.event_name(delivery) == "rm:repository:component"
-    assert nexus.parse(delivery) == Signal(
-        source="nexus",
-        event="rm:repository:component",
-        delivery_id=delivery.header("x-nexus-webhook-delivery"),
+    assert nexus.parse(delivery) == (
+        Signal(
+            source="nexus",
+            event="rm:repository:component",
+            delivery_id=delivery.header("x-nexus-webhook-delivery"),
+        ),
     )
 
 
@@ -36,13 +38,14 @@ def test_signature_is_hex_hmac_sha1_of_the_raw_body() -> None:
 
 
 def test_deleted_component_and_audit_events_are_ignored() -> None:
-    deleted = nexus.parse(delivery_fixtures.load("nexus", "component_deleted"))
+    (deleted,) = nexus.parse(delivery_fixtures.load("nexus", "component_deleted"))
     assert isinstance(deleted, Ignored)
     assert deleted.reason == "DELETED is not a push"
     audit = RawDelivery(
         headers={"x-nexus-webhook-id": "rm:global:audit"}, body=b'{"action": "CREATED"}'
     )
-    assert isinstance(nexus.parse(audit), Ignored)
+    (event,) = nexus.parse(audit)
+    assert isinstance(event, Ignored)
 
 
 @pytest.mark.parametrize(

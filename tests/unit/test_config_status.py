@@ -1,4 +1,4 @@
-"""The `status:` config section: defaults, per-kind API URLs, token refs, and clear refusals."""
+"""The `status:` section of config.py: defaults, per-kind API URLs, token refs, clear refusals."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from receiver.config import StatusSettings, TokenSecretRef
 from receiver.events import ObjectRef
 from receiver.status.model import ForgeConfig, ForgeKind
-from receiver.status.settings import StatusSettings, TokenSecretRef
 
 GH_TOKEN = {"namespace": "flux-system", "name": "github-status"}
 
