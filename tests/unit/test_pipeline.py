@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import DiscoveryEndpoint, SecretKeyRef, TriggerSettings
+from receiver.config import DiscoveryEndpoint, SecretKeyRef, StatusSettings, TriggerSettings
 from receiver.dedupe import DeliveryDeduper
 from receiver.errors import (
     AuthenticationFailed,
@@ -38,7 +38,6 @@ from receiver.sources import registry
 from receiver.sources.base import RawDelivery
 from receiver.status.model import StatusUpdate
 from receiver.status.service import StatusService
-from receiver.status.settings import StatusSettings
 from receiver.trigger.worker import ReconcileQueue
 from tests.support import delivery_fixtures
 from tests.support import signed_fixtures as fx
