@@ -187,6 +187,7 @@ class App:
                 pipeline=self.pipeline,
                 metrics=self.metrics,
                 max_body_bytes=self.settings.max_body_bytes,
+                journal=self.journal,
             ),
             self.settings.listen.host,
             self.settings.listen.port,

@@ -49,6 +49,7 @@ from receiver.kube.patching import Cluster
 from receiver.metrics import Metrics
 from receiver.objects.resources import Selector, resource_for
 from receiver.routing.discovery import Discovery, Routed
+from receiver.routing.index import Skip
 from receiver.routing.receivers import Filters, ReceiverEntry, ReceiverTable
 from receiver.sources import generic_push, registry
 from receiver.sources.base import (
@@ -98,7 +99,8 @@ class Delivery:
 
     `receiver` ("namespace/name") or `endpoint` says whom it was for and `source` the sender's
     type, once resolved. `outcome` is None exactly when the delivery was refused, and `error`
-    then says why. `skipped` counts the objects routing left alone (discovery path only);
+    then says why. `skipped` holds the objects routing left alone, each with why (discovery
+    path only; the answer gives their number, the delivery inspector each one);
     `reason` is what the answer says when nothing was queued. Holds no secret: no header,
     token, signature or body.
     """
@@ -111,7 +113,7 @@ class Delivery:
     events: tuple[Event, ...] = ()
     outcome: Outcome | None = None
     targets: tuple[Target, ...] = ()
-    skipped: int | None = None
+    skipped: tuple[Skip, ...] | None = None
     reason: str | None = None
     error: ReceiverError | None = None
 
@@ -126,7 +128,7 @@ class Delivery:
         if self.outcome is Outcome.ACCEPTED or self.outcome is Outcome.UNROUTED:
             body["targets"] = len(self.targets)
             if self.skipped is not None:
-                body["skipped"] = self.skipped
+                body["skipped"] = len(self.skipped)
         if self.reason is not None:
             body["reason"] = self.reason
         return body
@@ -153,7 +155,7 @@ class _Resolved:
         events: tuple[Event, ...] = (),
         outcome: Outcome | None = None,
         targets: tuple[Target, ...] = (),
-        skipped: int | None = None,
+        skipped: tuple[Skip, ...] | None = None,
         reason: str | None = None,
         error: ReceiverError | None = None,
     ) -> Delivery:
@@ -180,7 +182,7 @@ class _Routing:
     outcome: Outcome
     targets: tuple[Target, ...]
     queue_reason: str  # what the reconcile requests say they are for
-    skipped: int | None = None
+    skipped: tuple[Skip, ...] | None = None
     reason: str | None = None  # why nothing was routed
     pushes: tuple[tuple[GitPush, tuple[ObjectRef, ...]], ...] = ()  # push, its downstream
     failure: str | None = None  # a Receiver filter that failed: the request fails once queued
@@ -427,13 +429,13 @@ class Pipeline:
     def _route_endpoint(self, endpoint: str, events: tuple[Event, ...]) -> _Routing:
         """Each event through the discovery indexes; the union of what they reach."""
         targets: dict[ObjectRef, None] = {}
-        skipped = 0
+        skipped: list[Skip] = []
         reasons: list[str] = []
         pushes: list[tuple[GitPush, tuple[ObjectRef, ...]]] = []
         for event in events:
             routed = self.discovery.route(event)
             targets.update(dict.fromkeys(routed.targets))
-            skipped += len(routed.skipped)
+            skipped.extend(routed.skipped)
             _log_route(event, routed, endpoint=endpoint)
             if routed.reason and not routed.targets:
                 reasons.append(routed.reason)
@@ -443,7 +445,7 @@ class Pipeline:
             Outcome.ACCEPTED if targets else Outcome.UNROUTED,
             tuple(targets),
             f"webhooks/{endpoint}",
-            skipped=skipped,
+            skipped=tuple(skipped),
             reason="; ".join(dict.fromkeys(reasons)) if not targets and reasons else None,
             pushes=tuple(pushes),
         )

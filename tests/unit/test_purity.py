@@ -63,6 +63,8 @@ EDGES = {
     "receiver.http": "the aiohttp.web edge",
     "receiver.http.health": "the aiohttp.web edge",
     "receiver.http.inspector": "the aiohttp.web edge",
+    "receiver.inspector.capture": "no I/O of its own; reads the pipeline's Delivery record "
+    "(receiver.pipeline is an edge)",
     "receiver.inspector.tracker": "hooks into the reconcile workers",
     "receiver.http.limits": "the aiohttp.web edge",
     "receiver.http.server": "the aiohttp.web edge",
