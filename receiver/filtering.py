@@ -23,6 +23,7 @@ from receiver import expressions
 from receiver.errors import ExpressionFailed, MalformedPayload, TargetNotFound
 from receiver.events import ObjectRef
 from receiver.kube.patching import Cluster
+from receiver.objects import raw
 from receiver.objects.resources import Selector
 from receiver.routing.receivers import Filters, Predicate
 from receiver.sources.base import RawDelivery
@@ -114,7 +115,7 @@ async def apply(
                 target.api_version,
                 target.kind,
                 target.namespace,
-                str((obj.get("metadata") or {}).get("name", "")),
+                raw.object_key(obj)[1],
             )
             _decide(ref, obj, predicates, context=context, result=result)
     return result

@@ -231,12 +231,12 @@ class ReceiverTable:
 
     def _filters(self, key: Key, obj: Mapping[str, Any]) -> Filters | InvalidExpression | None:
         """The Receiver's compiled filters, compiled once per generation."""
-        generation = int((obj.get("metadata") or {}).get("generation") or 0)
+        namespace = raw.object_key(obj)[0]
+        generation = int(raw.mapping(obj.get("metadata")).get("generation") or 0)
         cached = self._compiled.get(key)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        spec = obj.get("spec") or {}
-        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+        spec = raw.mapping(obj.get("spec"))
         compiled: Filters | InvalidExpression | None
         try:
             if self._compile is None:
