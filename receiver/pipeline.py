@@ -11,7 +11,8 @@ ACR) by the token in the path (`verify_path_token`), a verifier like the others.
 Receiver path the types Flux filters then check `spec.events`. Parse gives every event of the
 delivery (a Bitbucket push of several refs is several pushes); duplicates are skipped by the
 first event's delivery id. Route: a Receiver reconciles its `spec.resources` on any event but
-a ping; an endpoint routes each push through the discovery indexes. Every Git push reports
+a ping; an endpoint routes each push through the discovery indexes (an Argo CD Application
+or ApplicationSet it affects gets a refresh request). Every Git push reports
 its commit statuses once its reconcile requests are queued.
 The answer is one `Delivery` record, refused deliveries included (`error`): the HTTP edge
 answers, logs and counts from it, and alone turns errors into statuses. The queue accepts
@@ -439,8 +440,10 @@ class Pipeline:
             _log_route(event, routed, endpoint=endpoint)
             if routed.reason and not routed.targets:
                 reasons.append(routed.reason)
-            if self.status is not None and isinstance(event, GitPush) and routed.sources:
-                pushes.append((event, self.discovery.downstream_of(routed.sources)))
+            reporting = routed.sources or routed.applications
+            if self.status is not None and isinstance(event, GitPush) and reporting:
+                downstream = self.discovery.downstream_of(routed.sources)
+                pushes.append((event, (*downstream, *routed.applications)))
         return _Routing(
             Outcome.ACCEPTED if targets else Outcome.UNROUTED,
             tuple(targets),
