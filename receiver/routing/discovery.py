@@ -16,6 +16,7 @@ from typing import Any
 from receiver.events import Event, GitPush, ImagePush, ObjectRef
 from receiver.objects import raw
 from receiver.routing import argocd, images, records, selectors
+from receiver.routing.argocd import ArgoRecord
 from receiver.routing.argocd_index import ArgoIndex
 from receiver.routing.index import (
     DownstreamIndex,
@@ -130,10 +131,15 @@ class Discovery:
 
 
 def route_with_selector(
-    repositories: Iterable[Mapping[str, Any]], *, push: GitPush, label_selector: str | None
-) -> tuple[RouteResult, tuple[GitRepoRecord, ...]]:
-    """Route `push` over raw GitRepositories as the service would, and explain the objects
-    of the same repository that the label selector keeps out of its index."""
+    repositories: Iterable[Mapping[str, Any]],
+    *,
+    push: GitPush,
+    label_selector: str | None,
+    argocd_objects: Iterable[Mapping[str, Any]] = (),
+) -> tuple[RouteResult, tuple[GitRepoRecord | ArgoRecord, ...]]:
+    """Route `push` over raw GitRepositories (and Argo CD Applications and ApplicationSets) as
+    the service would, and explain the objects of the same repository that the label selector
+    keeps out of its index."""
     index = RouteIndex()
     excluded: list[GitRepoRecord] = []
     for obj in repositories:
@@ -142,12 +148,33 @@ def route_with_selector(
             index.upsert(record)
         else:
             excluded.append(record)
+    argo_index = ArgoIndex()
+    argo_excluded = ArgoIndex()
+    for obj in argocd_objects:
+        argo_record = argocd.record_from_object(obj)
+        if argo_record is None:
+            continue
+        selected = selectors.matches(label_selector, dict(argo_record.labels))
+        (argo_index if selected else argo_excluded).upsert(argo_record)
     result = index.route(push)
+    argo = argo_index.route(push)
     keys = set(result.repo_urls)
     hidden = [record for record in excluded if record.normalized_url in keys]
+    argo_hidden = argo_excluded.records_for(push.repo_urls)
     skips = tuple(
         Skip(record.ref, SkipCause.SELECTOR, f"excluded by label selector {label_selector}")
-        for record in hidden
+        for record in (*hidden, *argo_hidden)
     )
-    found = (*index.records_for(push.repo_urls), *hidden)
-    return replace(result, skipped=(*result.skipped, *skips)), found
+    found = (
+        *index.records_for(push.repo_urls),
+        *hidden,
+        *argo_index.records_for(push.repo_urls),
+        *argo_hidden,
+    )
+    combined = RouteResult(
+        targets=(*result.targets, *argo.targets),
+        skipped=(*result.skipped, *argo.skipped, *skips),
+        hits=(*result.hits, *argo.hits),
+        repo_urls=result.repo_urls,
+    )
+    return combined, found

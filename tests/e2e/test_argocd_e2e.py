@@ -16,12 +16,15 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from receiver.app import App
 from tests import envtest
@@ -460,3 +463,119 @@ async def test_application_reports_the_commit_status_of_the_push(
     assert github.states(name=name)[0] == "pending"
     assert all(call.raw_path.endswith(f"/statuses/{SHA}") for call in github.calls)
     assert all(call.headers["Authorization"] == f"Bearer {API_TOKEN}" for call in github.calls)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def routes_cli(*args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "routes", *args, "-o", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+async def test_routes_explains_argocd_objects_of_the_live_cluster(
+    kube_server: envtest.KubeTestServer, argocd_namespace: str
+) -> None:
+    ns = argocd_namespace
+    repo = f"https://gitlab.example.com/{ns}/fleet.git"
+    for body in (
+        application("head", {"repoURL": repo, "path": "apps"}),
+        application("staging", {"repoURL": repo, "path": "apps", "targetRevision": "staging"}),
+    ):
+        body["metadata"]["labels"] = {"sync": "fast"}
+        await kube(kube_server, "POST", APPS.format(ns=ns), body=body)
+    await kube(kube_server, "POST", SETS.format(ns=ns), body=application_set("set", repo, "HEAD"))
+    report = routes_cli(
+        "--kubeconfig",
+        str(kube_server.kubeconfig_path),
+        "--repo",
+        f"git@gitlab.example.com:{ns}/fleet",
+        "--ref",
+        "main",
+        "--default-branch",
+        "main",
+        "--label-selector",
+        "sync=fast",
+    )
+    rows = {row["object"]: (row["cause"], row["spec_ref"]) for row in report["objects"]}
+    assert rows == {
+        f"Application/{ns}/head": ("match", "targetRevision HEAD"),
+        f"Application/{ns}/staging": ("ref", "targetRevision staging"),
+        f"ApplicationSet/{ns}/set": ("selector", "revision HEAD"),
+    }
+    assert report["reconcile"] == [f"Application/{ns}/head"]
+
+
+def test_routes_and_dry_run_read_argocd_objects_from_the_inventory(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(
+        "\n---\n".join(
+            json.dumps(document)
+            for document in (
+                {
+                    "apiVersion": "source.toolkit.fluxcd.io/v1",
+                    "kind": "GitRepository",
+                    "metadata": {"name": "fleet", "namespace": "flux-system"},
+                    "spec": {"url": "https://github.com/example/fleet", "ref": {"branch": "main"}},
+                },
+                {
+                    **application(
+                        "web",
+                        {"repoURL": "https://github.com/example/fleet.git", "path": "apps/web"},
+                        paths=".",
+                    ),
+                    "metadata": {
+                        "name": "web",
+                        "namespace": "argocd",
+                        "annotations": {"argocd.argoproj.io/manifest-generate-paths": "."},
+                    },
+                },
+            )
+        )
+    )
+    common = ["--inventory", str(tmp_path), "--repo", "https://github.com/example/fleet"]
+    hit = routes_cli(*common, "--ref", "main", "--changed", "apps/web/a.yaml")
+    assert hit["reconcile"] == ["GitRepository/flux-system/fleet", "Application/argocd/web"]
+    miss = routes_cli(*common, "--ref", "main", "--changed", "apps/api/a.yaml")
+    assert miss["reconcile"] == ["GitRepository/flux-system/fleet"]
+    (row,) = [row for row in miss["objects"] if row["object"] == "Application/argocd/web"]
+    assert (row["cause"], row["paths"]) == ("path", "apps/web")
+
+
+async def test_dry_run_logs_the_refresh_patch(tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(
+        "\n---\n".join(
+            json.dumps(document)
+            for document in (
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "hooks", "namespace": "argocd"},
+                    "data": {"github": base64.b64encode(TOKEN.encode()).decode()},
+                },
+                {
+                    **application("web", {"repoURL": "https://github.test/acme/fleet"}),
+                    "metadata": {"name": "web", "namespace": "argocd"},
+                },
+            )
+        )
+    )
+    endpoint = {"secret_ref": {"namespace": "argocd", "name": "hooks", "key": "github"}}
+    with capture_logs() as entries:
+        async with running_app(
+            kubeconfig=None, inventory=tmp_path, discovery={"endpoints": {"github": endpoint}}
+        ) as app:
+            body, headers = github_push("acme/fleet", "refs/heads/main", None)
+            assert (await post(app, "github", body, headers))["targets"] == 1
+            await app.queue.settle()
+    patches = [entry for entry in entries if entry["event"] == "dry_run_patch"]
+    assert [(p["target"], p["patch"]) for p in patches] == [
+        ("Application/argocd/web", {"metadata": {"annotations": {REFRESH: "normal"}}})
+    ]
