@@ -412,7 +412,7 @@ async def test_endpoint_push_nobody_watches_is_unrouted(bed: Bed) -> None:
         "status": "accepted",
         "targets": 0,
         "skipped": 0,
-        "reason": "no GitRepository points at this repository",
+        "reason": "no GitRepository or Argo CD object points at this repository",
     }
 
 

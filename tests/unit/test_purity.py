@@ -69,6 +69,7 @@ EDGES = {
     "receiver.http.limits": "the aiohttp.web edge",
     "receiver.http.server": "the aiohttp.web edge",
     "receiver.kube": "the Kubernetes edge",
+    "receiver.kube.argocd": "the Kubernetes edge: asks whether Argo CD's kinds are served",
     "receiver.kube.client": "the Kubernetes edge",
     "receiver.kube.inventory": "reads the dry-run inventory's files",
     "receiver.kube.leader": "the Kubernetes edge",
