@@ -54,9 +54,8 @@ from receiver.trigger.worker import ReconcileQueue
 
 log = structlog.get_logger(__name__)
 
-# Flux's generic-oidc Receivers take their issuers from `spec.oidcProviders` and CEL
-# validations, which gitops-receiver does not evaluate yet: such receivers report not Ready.
-RECEIVER_TYPES = frozenset(registry.SOURCES) - {"generic-oidc"}
+# Every Flux Receiver type (generic-oidc: issuers and CEL validations from spec.oidcProviders).
+RECEIVER_TYPES = frozenset(registry.SOURCES)
 
 # Secrets Flux receivers never use and that can be large or numerous: not watched.
 SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
@@ -262,10 +261,11 @@ class App:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     def _start_key_caches(self) -> None:
-        """Google's signing keys for `gcr` deliveries, fetched on first use and cached."""
+        """Google's signing keys for `gcr` deliveries, and each generic-oidc issuer's, fetched
+        on first use and cached."""
         location = self.settings.gcr.jwks
-        if oidc_keys.is_url(location):
-            self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession()
+        self.pipeline.issuer_keys = oidc_keys.IssuerKeys(session=self._http)
         self.pipeline.key_caches = {
             "gcr": oidc_keys.JwksCache(location=location, session=self._http)
         }

@@ -37,6 +37,7 @@ from receiver.dedupe import DeliveryDeduper
 from receiver.errors import (
     AuthenticationFailed,
     FilterFailed,
+    JwksUnavailable,
     KubeError,
     QueueRefused,
     ReceiverError,
@@ -52,7 +53,7 @@ from receiver.objects.resources import Selector, resource_for
 from receiver.routing.discovery import Discovery, Routed
 from receiver.routing.index import Skip
 from receiver.routing.receivers import Filters, ReceiverEntry, ReceiverTable
-from receiver.sources import generic_push, registry
+from receiver.sources import generic_oidc, generic_push, registry
 from receiver.sources.base import (
     Credentials,
     OidcSettings,
@@ -198,6 +199,7 @@ class Pipeline:
     discovery: Discovery = field(default_factory=lambda: Discovery(with_downstream=False))
     endpoints: dict[str, DiscoveryEndpoint] = field(default_factory=dict)
     key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
+    issuer_keys: oidc_keys.IssuerKeys | None = None  # generic-oidc: one key set per issuer
     oidc_expectations: OidcSettings | None = None
     status: StatusService | None = None
     cluster: Cluster | None = None  # read by Receivers with CEL filters only
@@ -303,7 +305,7 @@ class Pipeline:
         event_type: str | None = None
         events: tuple[Event, ...] = ()
         try:
-            await self._authenticate(resolved, delivery)
+            claims = await self._authenticate(resolved, delivery)
             event_type = resolved.source.event_name(delivery)
             allowed = resolved.allowed_events
             if allowed is not None and not event_allowed(event_type, allowed):
@@ -327,7 +329,7 @@ class Pipeline:
                     outcome=Outcome.DUPLICATE,
                     reason="delivery already accepted",
                 )
-            routing = await self._route(resolved, events, delivery)
+            routing = await self._route(resolved, events, delivery, claims=claims)
             try:
                 self.queue.request_all(routing.targets, reason=routing.queue_reason)
             except QueueRefused:
@@ -351,12 +353,16 @@ class Pipeline:
         except ReceiverError as exc:
             return resolved.record(event_type=event_type, events=events, error=exc)
 
-    async def _authenticate(self, resolved: _Resolved, delivery: RawDelivery) -> None:
+    async def _authenticate(
+        self, resolved: _Resolved, delivery: RawDelivery
+    ) -> dict[str, Any] | None:
         """The resolved verifier; OIDC types with keys from the cache (refreshed once on an
-        unknown key id). Failures are counted by type."""
+        unknown key id). Failures are counted by type. Returns a generic-oidc token's claims."""
         source = resolved.source
         cache = self.key_caches.get(source.type_name)
         try:
+            if source is generic_oidc.SOURCE and resolved.entry is not None:
+                return await self._oidc_claims(resolved.entry, delivery)
             if cache is None:
                 resolved.verify(delivery, resolved.credentials)
             else:
@@ -367,15 +373,45 @@ class Pipeline:
         except AuthenticationFailed:
             self.metrics.signature_failures.labels(source.type_name).inc()
             raise
+        return None
+
+    async def _oidc_claims(self, entry: ReceiverEntry, delivery: RawDelivery) -> dict[str, Any]:
+        """As Flux: the provider whose issuerURL is the token's `iss` verifies it (keys from the
+        issuer's JWKS, discovered once and cached), then its CEL validations decide."""
+        issuer = generic_oidc.unverified_issuer(delivery)
+        provider = next((p for p in entry.oidc_providers if p.issuer_url == issuer), None)
+        if provider is None:
+            raise AuthenticationFailed(f"no oidcProvider configured for issuer {issuer!r}")
+        if self.issuer_keys is None:
+            raise JwksUnavailable("no OIDC key store is configured")
+        cache = await self.issuer_keys.cache_for(issuer)
+        credentials = Credentials(
+            token=b"",
+            now_s=self.wall_clock(),
+            oidc=OidcSettings(keys={}, audience=provider.audience, issuers=(issuer,)),
+        )
+        claims = await oidc_keys.call_with_refresh(
+            lambda keys: generic_oidc.verified_claims(
+                delivery, oidc_keys.with_keys(credentials, keys)
+            ),
+            cache=cache,
+        )
+        filtering.check_claims(provider, claims)
+        return claims
 
     # -- route -----------------------------------------------------------------------------
 
     async def _route(
-        self, resolved: _Resolved, events: tuple[Event, ...], delivery: RawDelivery
+        self,
+        resolved: _Resolved,
+        events: tuple[Event, ...],
+        delivery: RawDelivery,
+        *,
+        claims: dict[str, Any] | None,
     ) -> _Routing:
         if resolved.entry is not None:
             return await self._route_receiver(
-                resolved.entry, events, name=resolved.name, delivery=delivery
+                resolved.entry, events, name=resolved.name, delivery=delivery, claims=claims
             )
         return self._route_endpoint(resolved.name, events)
 
@@ -386,6 +422,7 @@ class Pipeline:
         *,
         name: str,
         delivery: RawDelivery,
+        claims: dict[str, Any] | None,
     ) -> _Routing:
         """Every resource of the Receiver (those its CEL filters accept, when it has any);
         each Git push reports statuses for the Kustomizations and HelmReleases the resources
@@ -394,7 +431,9 @@ class Pipeline:
         if entry.filters is None:
             targets: tuple[Target, ...] = tuple(self.receiver_targets(entry))
         else:
-            targets, failure = await self._filtered_targets(entry, entry.filters, delivery)
+            targets, failure = await self._filtered_targets(
+                entry, entry.filters, delivery, claims=claims
+            )
         pushes: tuple[tuple[GitPush, tuple[ObjectRef, ...]], ...] = ()
         if self.status is not None:
             git_pushes = [event for event in events if isinstance(event, GitPush)]
@@ -409,7 +448,12 @@ class Pipeline:
         )
 
     async def _filtered_targets(
-        self, entry: ReceiverEntry, filters: Filters, delivery: RawDelivery
+        self,
+        entry: ReceiverEntry,
+        filters: Filters,
+        delivery: RawDelivery,
+        *,
+        claims: dict[str, Any] | None,
     ) -> tuple[tuple[Target, ...], str | None]:
         """The objects the Receiver's CEL filters accept, read from the cluster as Flux reads
         them; with the failures (an expression that errs on this delivery), if any."""
@@ -418,7 +462,7 @@ class Pipeline:
         req = filtering.request_document(delivery, type_name=entry.type_name)
         try:
             result = await filtering.apply(
-                filters, self._indexed_targets(entry), req=req, claims=None, cluster=self.cluster
+                filters, self._indexed_targets(entry), req=req, claims=claims, cluster=self.cluster
             )
         except KubeError as exc:
             raise ResourcesUnreadable(f"cannot read the receiver's objects: {exc}") from None

@@ -290,7 +290,7 @@ async def test_unknown_path_is_404(bed: Bed) -> None:
 
 @pytest.mark.parametrize(
     ("receiver", "message"),
-    [("suspended", "receiver is suspended"), ("oidc", "receiver is not ready: UnsupportedType")],
+    [("suspended", "receiver is suspended"), ("oidc", "receiver is not ready: ValidationFailed")],
 )
 async def test_suspended_or_not_ready_receiver_is_503(
     bed: Bed, receiver: str, message: str
