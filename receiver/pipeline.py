@@ -136,7 +136,7 @@ class Delivery:
         return body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Resolved:
     """What resolve found: whose delivery it is, and how and against what to check it."""
 
@@ -163,21 +163,21 @@ class _Resolved:
     ) -> Delivery:
         on_receiver = self.entry is not None
         return Delivery(
-            path_kind=self.path_kind,
-            receiver=self.name if on_receiver else None,
-            endpoint=None if on_receiver else self.name,
-            source=self.source.type_name,
-            event_type=event_type,
-            events=events,
-            outcome=outcome,
-            targets=targets,
-            skipped=skipped,
-            reason=reason,
-            error=error,
+            self.path_kind,
+            self.name if on_receiver else None,
+            None if on_receiver else self.name,
+            self.source.type_name,
+            event_type,
+            events,
+            outcome,
+            targets,
+            skipped,
+            reason,
+            error,
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Routing:
     """What route decided: the targets, and the commit statuses to report once queued."""
 
@@ -207,6 +207,11 @@ class Pipeline:
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
+    # Receiver -> its targets, valid while the table holds that very entry (any change to the
+    # Receiver or its Secret replaces it) and `preferred_versions` is the same object.
+    _targets: dict[tuple[str, str], tuple[ReceiverEntry, object, tuple[Target, ...]]] = field(
+        default_factory=dict
+    )
 
     # -- the two entries: they differ in resolve only ----------------------------------------
 
@@ -429,7 +434,7 @@ class Pipeline:
         are or feed."""
         failure: str | None = None
         if entry.filters is None:
-            targets: tuple[Target, ...] = tuple(self.receiver_targets(entry))
+            targets: tuple[Target, ...] = self._targets_of(entry)
         else:
             targets, failure = await self._filtered_targets(
                 entry, entry.filters, delivery, claims=claims
@@ -496,6 +501,20 @@ class Pipeline:
             reason="; ".join(dict.fromkeys(reasons)) if not targets and reasons else None,
             pushes=tuple(pushes),
         )
+
+    def _targets_of(self, entry: ReceiverEntry) -> tuple[Target, ...]:
+        """`receiver_targets`, computed once per version of the Receiver; one that refuses a
+        reference is never cached, so each delivery still logs and counts the refusal."""
+        key = (entry.namespace, entry.name)
+        cached = self._targets.get(key)
+        if cached is not None and cached[0] is entry and cached[1] is self.preferred_versions:
+            return cached[2]
+        targets = tuple(self.receiver_targets(entry))
+        if len(targets) == len(entry.resources):
+            if len(self._targets) > len(self.receivers):  # deleted Receivers' leftovers
+                self._targets.clear()
+            self._targets[key] = (entry, self.preferred_versions, targets)
+        return targets
 
     def receiver_targets(self, entry: ReceiverEntry) -> list[Target]:
         """Every resource of the receiver as a target; refused ones are logged and counted."""
