@@ -1,7 +1,8 @@
 """Wiring and lifecycle: builds the parts, starts them in order, stops them in reverse.
 
 Start: cluster (live API server or dry-run inventory) -> watches feeding the receiver table
--> reconcile workers -> HTTP ports. Stop (SIGTERM): stop accepting webhooks, drain the
+and the discovery indexes (Argo CD's kinds too, when the cluster serves them) -> reconcile
+workers -> HTTP ports. Stop (SIGTERM): stop accepting webhooks, drain the
 reconcile queue (bounded), stop the watches and status writer, close the client, exit 0.
 
 Every replica serves webhooks. The singleton work (Receiver status writes, the poller, sending
@@ -35,6 +36,7 @@ from receiver.events import ObjectRef
 from receiver.http import health, server
 from receiver.inspector.journal import Journal, StatusPost
 from receiver.inspector.tracker import Announce, Tracker
+from receiver.kube import argocd as argocd_kinds
 from receiver.kube import inventory, watching
 from receiver.kube.client import KubeClient
 from receiver.kube.leader import LeaderElector
@@ -58,9 +60,8 @@ from receiver.trigger.worker import ReconcileQueue
 
 log = structlog.get_logger(__name__)
 
-# Flux's generic-oidc Receivers take their issuers from `spec.oidcProviders` and CEL
-# validations, which gitops-receiver does not evaluate yet: such receivers report not Ready.
-RECEIVER_TYPES = frozenset(registry.SOURCES) - {"generic-oidc"}
+# Every Flux Receiver type (generic-oidc: issuers and CEL validations from spec.oidcProviders).
+RECEIVER_TYPES = frozenset(registry.SOURCES)
 
 # Secrets Flux receivers never use and that can be large or numerous: not watched.
 SECRET_FIELD_SELECTOR = "type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token"
@@ -86,12 +87,15 @@ class App:
         )
         self.cluster: Cluster
         self._inventory_objects: list[dict[str, Any]] = []
+        hard_refresh = settings.argocd.hard_refresh
         if client is not None:
-            self.cluster = LiveCluster(client)
+            self.cluster = LiveCluster(client, hard_refresh=hard_refresh)
         else:
             assert settings.inventory is not None
             self._inventory_objects = inventory.load_objects(settings.inventory)
-            self.cluster = inventory.InventoryCluster(self._inventory_objects)
+            self.cluster = inventory.InventoryCluster(
+                self._inventory_objects, hard_refresh=hard_refresh
+            )
         for endpoint in settings.discovery.endpoints:
             if endpoint not in ROUTABLE_ENDPOINTS or endpoint_source(endpoint) is None:
                 raise ConfigError(
@@ -213,6 +217,7 @@ class App:
                 pipeline=self.pipeline,
                 metrics=self.metrics,
                 max_body_bytes=self.settings.max_body_bytes,
+                journal=self.journal,
             ),
             self.settings.listen.host,
             self.settings.listen.port,
@@ -319,10 +324,11 @@ class App:
         status.recovering = False
 
     def _start_key_caches(self) -> None:
-        """Google's signing keys for `gcr` deliveries, fetched on first use and cached."""
+        """Google's signing keys for `gcr` deliveries, and each generic-oidc issuer's, fetched
+        on first use and cached."""
         location = self.settings.gcr.jwks
-        if oidc_keys.is_url(location):
-            self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession()
+        self.pipeline.issuer_keys = oidc_keys.IssuerKeys(session=self._http)
         self.pipeline.key_caches = {
             "gcr": oidc_keys.JwksCache(location=location, session=self._http)
         }
@@ -339,6 +345,8 @@ class App:
             if obj.get("kind") == "Receiver":
                 self._on_receiver(raw.ADDED, obj)
         feeds = self._discovery_feeds()
+        if self._wants_argocd():
+            feeds += [(kind, self._argocd_feed(kind.kind)) for kind in argocd_kinds.KINDS.values()]
         for obj in self._inventory_objects:
             for resource, on_event in feeds:
                 if obj.get("kind") == resource.kind:
@@ -364,6 +372,32 @@ class App:
                     namespace=namespace,
                     label_selector=discovery.label_selector,
                 )
+        if self._wants_argocd():
+            for kind in await argocd_kinds.served_kinds(client):
+                for namespace in discovery.namespaces or (None,):
+                    self._watch(
+                        client,
+                        kind,
+                        self._argocd_feed(kind.kind),
+                        namespace=namespace,
+                        label_selector=discovery.label_selector,
+                    )
+
+    def _wants_argocd(self) -> bool:
+        """Argo CD objects are indexed for the discovery endpoints and commit statuses."""
+        return self.settings.argocd.enabled and bool(
+            self.settings.discovery.endpoints or self.status is not None
+        )
+
+    def _argocd_feed(self, kind: str) -> watching.OnEvent:
+        """The watch callback for one Argo CD kind: the index, and statuses of Applications."""
+
+        def on_event(event: str, obj: Mapping[str, Any]) -> None:
+            self.discovery.apply_argocd(event, obj, kind=kind)
+            if self.status is not None and kind == argocd_kinds.APPLICATION.kind:
+                self.status.on_flux_object(event, obj, kind=kind)
+
+        return on_event
 
     def _discovery_feeds(self) -> list[tuple[resources.ResourceType, watching.OnEvent]]:
         """Which kinds the discovery indexes need watched, given the configured endpoints."""

@@ -27,6 +27,7 @@ from receiver.config import Settings, load
 from receiver.errors import ConfigError, KubeError, SelectorError
 from receiver.events import GitPush
 from receiver.inspector import views
+from receiver.kube import argocd as argocd_kinds
 from receiver.kube import inventory
 from receiver.kube.client import KubeClient
 from receiver.objects import resources
@@ -104,7 +105,8 @@ def _send_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _routes_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     routes = sub.add_parser(
         "routes",
-        help="explain which GitRepositories a push would reconcile, and why not the others",
+        help="explain which GitRepositories (and Argo CD objects) a push would reconcile or "
+        "refresh, and why not the others",
     )
     routes.add_argument("--repo", required=True, help="repository URL as the forge names it")
     routes.add_argument(
@@ -298,7 +300,7 @@ async def _routes(args: argparse.Namespace) -> int:
     )
     logs.configure(log_format="console", log_level="error")
     selector = args.label_selector or settings.discovery.label_selector
-    repos = await _git_repositories(settings)
+    repos, argocd_objects = await _routable_objects(settings)
     push = GitPush(
         source="cli",
         event="push",
@@ -313,7 +315,9 @@ async def _routes(args: argparse.Namespace) -> int:
         ),
     )
     try:
-        result, records = discovery.route_with_selector(repos, push=push, label_selector=selector)
+        result, records = discovery.route_with_selector(
+            repos, push=push, label_selector=selector, argocd_objects=argocd_objects
+        )
     except SelectorError as exc:
         raise ConfigError(str(exc)) from None
     if args.output == "json":
@@ -362,32 +366,47 @@ async def _deliveries(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _git_repositories(settings: Settings) -> list[dict[str, Any]]:
-    """Every GitRepository, from the inventory or the cluster (in the configured namespaces)."""
+async def _routable_objects(
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every GitRepository, and every Argo CD Application and ApplicationSet (when the cluster
+    serves them and `argocd.enabled`), from the inventory or the cluster (in the configured
+    namespaces)."""
+    argocd_kinds_wanted = set(argocd_kinds.KINDS) if settings.argocd.enabled else set()
     if settings.inventory is not None:
-        return [
-            o
-            for o in inventory.load_objects(settings.inventory)
-            if o.get("kind") == "GitRepository"
-        ]
+        loaded = inventory.load_objects(settings.inventory)
+        repos = [o for o in loaded if o.get("kind") == "GitRepository"]
+        return repos, [o for o in loaded if o.get("kind") in argocd_kinds_wanted]
     client = await KubeClient.connect(kubeconfig=settings.kubeconfig)
     try:
-        found: list[dict[str, Any]] = []
-        for namespace in settings.discovery.namespaces or (None,):
-            path = resources.GIT_REPOSITORY.collection_path(namespace=namespace)
-            query: dict[str, str] = {"limit": "500"}
-            while True:
-                page = await client.get(path, query=query)
-                found.extend(page.get("items") or [])
-                token = (page.get("metadata") or {}).get("continue")
-                if not token:
-                    break
-                query = {"limit": "500", "continue": token}
-        return found
+        repos = await _list_all(client, resources.GIT_REPOSITORY, settings)
+        argocd_objects: list[dict[str, Any]] = []
+        if argocd_kinds_wanted:
+            for kind in await argocd_kinds.served_kinds(client):
+                listed = await _list_all(client, kind, settings)
+                argocd_objects.extend({**item, "kind": kind.kind} for item in listed)
+        return repos, argocd_objects
     except KubeError as exc:
-        raise ConfigError(f"cannot list GitRepositories: {exc}") from None
+        raise ConfigError(f"cannot list the objects to route: {exc}") from None
     finally:
         await client.close()
+
+
+async def _list_all(
+    client: KubeClient, resource: resources.ResourceType, settings: Settings
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for namespace in settings.discovery.namespaces or (None,):
+        path = resource.collection_path(namespace=namespace)
+        query: dict[str, str] = {"limit": "500"}
+        while True:
+            page = await client.get(path, query=query)
+            found.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            query = {"limit": "500", "continue": token}
+    return found
 
 
 if __name__ == "__main__":

@@ -132,6 +132,18 @@ class ReceiverStatusSettings(BaseModel):
     retry_attempts: int = Field(default=5, ge=1)
 
 
+class ArgoCdSettings(BaseModel):
+    """Argo CD as a second target: the same webhooks refresh the Applications and
+    ApplicationSets they affect, when the cluster serves Argo CD's CRDs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    # `argocd.argoproj.io/refresh: hard` instead of `normal`: also drops Argo CD's manifest
+    # cache for the Application (costly on the repo-server; Argo CD's own webhook never does).
+    hard_refresh: bool = False
+
+
 class WatchSettings(BaseModel):
     """List-then-watch: reconnect backoff when the API server is unreachable."""
 
@@ -412,6 +424,7 @@ class Settings(BaseModel):
     poll: PollSettings = PollSettings()
     gcr: GcrSettings = GcrSettings()
     inspector: InspectorSettings = InspectorSettings()
+    argocd: ArgoCdSettings = ArgoCdSettings()
     status: StatusSettings | None = None
 
     _parse_listen = field_validator("listen", "health_listen", "metrics_listen", mode="before")(

@@ -20,6 +20,7 @@ module, so the tree costs them nothing.
         QueueFull
         QueueDraining
       JwksUnavailable          no OIDC signing keys could be loaded (sender may retry)
+      ReceiverSpecInvalid      a Receiver spec Flux refuses (generic-oidc rules): not Ready
       ExpressionError          a CEL expression of a Receiver (`expressions.py`)
         InvalidExpression        does not compile: the Receiver is not Ready
         ExpressionFailed         failed on one request's data
@@ -116,6 +117,10 @@ class QueueDraining(QueueRefused):
 
 class JwksUnavailable(ReceiverError):
     """No OIDC signing keys could be loaded: the sender should retry later (Pub/Sub does)."""
+
+
+class ReceiverSpecInvalid(ReceiverError):
+    """A Receiver spec Flux refuses (`ValidationFailed`): the Receiver is not Ready."""
 
 
 class ExpressionError(ReceiverError):

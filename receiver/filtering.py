@@ -1,11 +1,15 @@
-"""Flux's resource filters on the Receiver path (`spec.resourceFilter`, `resources[].filter`).
+"""CEL on the Receiver path, as Flux evaluates it: resource filters and OIDC claim checks.
 
+Resource filters (`spec.resourceFilter`, `resources[].filter`):
 As notification-controller does: the request body is decoded once into `req` (only when the
 Content-Type is `application/json`, else `{}`; for `gcr` the unwrapped Pub/Sub message), each
 object the Receiver names is read from the API server (`res`: apiVersion, kind, metadata),
 and it is reconciled only when every filter that applies returns true. An evaluation error
 skips that object and fails the request once the others are queued. Only Receivers with a
 filter come here: the others never read the cluster on the request path.
+
+OIDC claims (generic-oidc, `check_claims`): the provider's `variables` are evaluated in order
+into `vars`, then every `validation`; the messages of those that are false refuse the request.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from typing import Any
 import structlog
 
 from receiver import expressions
-from receiver.errors import ExpressionFailed, MalformedPayload, TargetNotFound
+from receiver.errors import (
+    AuthenticationFailed,
+    ExpressionFailed,
+    MalformedPayload,
+    TargetNotFound,
+)
 from receiver.events import ObjectRef
 from receiver.kube.patching import Cluster
+from receiver.objects import raw
 from receiver.objects.resources import Selector
-from receiver.routing.receivers import Filters, Predicate
+from receiver.routing.receivers import Filters, OidcProvider, Predicate
 from receiver.sources.base import RawDelivery
 
 log = structlog.get_logger(__name__)
@@ -114,7 +124,7 @@ async def apply(
                 target.api_version,
                 target.kind,
                 target.namespace,
-                str((obj.get("metadata") or {}).get("name", "")),
+                raw.object_key(obj)[1],
             )
             _decide(ref, obj, predicates, context=context, result=result)
     return result
@@ -140,3 +150,23 @@ def _decide(
             log.debug("filtered_out", target=str(ref), expression=predicate.source)
             return
     result.accepted.append(ref)
+
+
+def check_claims(provider: OidcProvider, claims: Mapping[str, Any]) -> None:
+    """Flux's `oidcClaimsProcessor.Evaluate`: AuthenticationFailed naming every validation
+    that is false, or the expression that failed to evaluate."""
+    variables: dict[str, Any] = {}
+    context = expressions.bind({"claims": dict(claims), "vars": variables})
+    try:
+        for variable in provider.variables:
+            variables[variable.name] = variable.expression.evaluate(context)
+            context.add_variable("vars", variables)
+        failures = [
+            validation.message
+            for validation in provider.validations
+            if not validation.expression.evaluate_bool(context)
+        ]
+    except ExpressionFailed as exc:
+        raise AuthenticationFailed(f"token validation failed: {exc}") from None
+    if failures:
+        raise AuthenticationFailed(f"token validation failed: {'; '.join(failures)}")

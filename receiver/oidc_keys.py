@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -36,6 +36,7 @@ MAX_JWKS_BYTES = 1024 * 1024
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 Keys = Mapping[str, Mapping[str, Any]]
+_T = TypeVar("_T")
 
 
 def parse_jwks(body: bytes) -> dict[str, dict[str, Any]]:
@@ -161,12 +162,41 @@ async def verify_with_refresh(
     *, source: Source, delivery: RawDelivery, credentials: Credentials, cache: JwksCache
 ) -> None:
     """`source.verify` with the cache's keys; on an unknown `kid`, refresh once and retry."""
+    await call_with_refresh(
+        lambda keys: source.verify(delivery, with_keys(credentials, keys)), cache=cache
+    )
+
+
+async def call_with_refresh(check: Callable[[Keys], _T], *, cache: JwksCache) -> _T:
+    """`check(keys)` with the cache's keys; on an unknown `kid`, refresh once and retry."""
     try:
-        source.verify(delivery, with_keys(credentials, await cache.keys()))
+        return check(await cache.keys())
     except UnknownSigningKey as exc:
         if not await cache.refresh_for(exc.kid):
             raise
-        source.verify(delivery, with_keys(credentials, await cache.keys()))
+        return check(await cache.keys())
+
+
+class IssuerKeys:
+    """One `JwksCache` per OIDC issuer (generic-oidc), its `jwks_uri` found by discovery on
+    first use and kept; a failed discovery is tried again on the next delivery."""
+
+    def __init__(self, *, session: aiohttp.ClientSession) -> None:
+        self._session = session
+        self._caches: dict[str, JwksCache] = {}
+        self._lock = asyncio.Lock()
+
+    async def cache_for(self, issuer: str) -> JwksCache:
+        """Call only for a configured issuer: the caches are never evicted."""
+        cache = self._caches.get(issuer)
+        if cache is not None:
+            return cache
+        async with self._lock:
+            if issuer not in self._caches:
+                jwks_uri = await discover_jwks_uri(issuer, session=self._session)
+                self._caches[issuer] = JwksCache(location=jwks_uri, session=self._session)
+                log.info("oidc_issuer_discovered", issuer=issuer, jwks_uri=jwks_uri)
+        return self._caches[issuer]
 
 
 async def discover_jwks_uri(issuer: str, *, session: aiohttp.ClientSession) -> str:

@@ -11,7 +11,8 @@ ACR) by the token in the path (`verify_path_token`), a verifier like the others.
 Receiver path the types Flux filters then check `spec.events`. Parse gives every event of the
 delivery (a Bitbucket push of several refs is several pushes); duplicates are skipped by the
 first event's delivery id. Route: a Receiver reconciles its `spec.resources` on any event but
-a ping; an endpoint routes each push through the discovery indexes. Every Git push reports
+a ping; an endpoint routes each push through the discovery indexes (an Argo CD Application
+or ApplicationSet it affects gets a refresh request). Every Git push reports
 its commit statuses once its reconcile requests are queued.
 The answer is one `Delivery` record, refused deliveries included (`error`): the HTTP edge
 answers, logs and counts from it, and alone turns errors into statuses. The queue accepts
@@ -36,6 +37,7 @@ from receiver.dedupe import DeliveryDeduper
 from receiver.errors import (
     AuthenticationFailed,
     FilterFailed,
+    JwksUnavailable,
     KubeError,
     QueueRefused,
     ReceiverError,
@@ -49,8 +51,9 @@ from receiver.kube.patching import Cluster
 from receiver.metrics import Metrics
 from receiver.objects.resources import Selector, resource_for
 from receiver.routing.discovery import Discovery, Routed
+from receiver.routing.index import Skip
 from receiver.routing.receivers import Filters, ReceiverEntry, ReceiverTable
-from receiver.sources import generic_push, registry
+from receiver.sources import generic_oidc, generic_push, registry
 from receiver.sources.base import (
     Credentials,
     OidcSettings,
@@ -98,7 +101,8 @@ class Delivery:
 
     `receiver` ("namespace/name") or `endpoint` says whom it was for and `source` the sender's
     type, once resolved. `outcome` is None exactly when the delivery was refused, and `error`
-    then says why. `skipped` counts the objects routing left alone (discovery path only);
+    then says why. `skipped` holds the objects routing left alone, each with why (discovery
+    path only; the answer gives their number, the delivery inspector each one);
     `reason` is what the answer says when nothing was queued. Holds no secret: no header,
     token, signature or body.
     """
@@ -111,7 +115,7 @@ class Delivery:
     events: tuple[Event, ...] = ()
     outcome: Outcome | None = None
     targets: tuple[Target, ...] = ()
-    skipped: int | None = None
+    skipped: tuple[Skip, ...] | None = None
     reason: str | None = None
     error: ReceiverError | None = None
 
@@ -126,13 +130,13 @@ class Delivery:
         if self.outcome is Outcome.ACCEPTED or self.outcome is Outcome.UNROUTED:
             body["targets"] = len(self.targets)
             if self.skipped is not None:
-                body["skipped"] = self.skipped
+                body["skipped"] = len(self.skipped)
         if self.reason is not None:
             body["reason"] = self.reason
         return body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Resolved:
     """What resolve found: whose delivery it is, and how and against what to check it."""
 
@@ -153,34 +157,34 @@ class _Resolved:
         events: tuple[Event, ...] = (),
         outcome: Outcome | None = None,
         targets: tuple[Target, ...] = (),
-        skipped: int | None = None,
+        skipped: tuple[Skip, ...] | None = None,
         reason: str | None = None,
         error: ReceiverError | None = None,
     ) -> Delivery:
         on_receiver = self.entry is not None
         return Delivery(
-            path_kind=self.path_kind,
-            receiver=self.name if on_receiver else None,
-            endpoint=None if on_receiver else self.name,
-            source=self.source.type_name,
-            event_type=event_type,
-            events=events,
-            outcome=outcome,
-            targets=targets,
-            skipped=skipped,
-            reason=reason,
-            error=error,
+            self.path_kind,
+            self.name if on_receiver else None,
+            None if on_receiver else self.name,
+            self.source.type_name,
+            event_type,
+            events,
+            outcome,
+            targets,
+            skipped,
+            reason,
+            error,
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Routing:
     """What route decided: the targets, and the commit statuses to report once queued."""
 
     outcome: Outcome
     targets: tuple[Target, ...]
     queue_reason: str  # what the reconcile requests say they are for
-    skipped: int | None = None
+    skipped: tuple[Skip, ...] | None = None
     reason: str | None = None  # why nothing was routed
     pushes: tuple[_StatusRequest, ...] = ()
     failure: str | None = None  # a Receiver filter that failed: the request fails once queued
@@ -205,6 +209,7 @@ class Pipeline:
     discovery: Discovery = field(default_factory=lambda: Discovery(with_downstream=False))
     endpoints: dict[str, DiscoveryEndpoint] = field(default_factory=dict)
     key_caches: dict[str, oidc_keys.JwksCache] = field(default_factory=dict)
+    issuer_keys: oidc_keys.IssuerKeys | None = None  # generic-oidc: one key set per issuer
     oidc_expectations: OidcSettings | None = None
     status: StatusService | None = None
     cluster: Cluster | None = None  # read by Receivers with CEL filters only
@@ -212,6 +217,11 @@ class Pipeline:
     preferred_versions: dict[str, str] = field(default_factory=dict)
     monotonic: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
+    # Receiver -> its targets, valid while the table holds that very entry (any change to the
+    # Receiver or its Secret replaces it) and `preferred_versions` is the same object.
+    _targets: dict[tuple[str, str], tuple[ReceiverEntry, object, tuple[Target, ...]]] = field(
+        default_factory=dict
+    )
 
     # -- the two entries: they differ in resolve only ----------------------------------------
 
@@ -310,7 +320,7 @@ class Pipeline:
         event_type: str | None = None
         events: tuple[Event, ...] = ()
         try:
-            await self._authenticate(resolved, delivery)
+            claims = await self._authenticate(resolved, delivery)
             event_type = resolved.source.event_name(delivery)
             allowed = resolved.allowed_events
             if allowed is not None and not event_allowed(event_type, allowed):
@@ -334,7 +344,7 @@ class Pipeline:
                     outcome=Outcome.DUPLICATE,
                     reason="delivery already accepted",
                 )
-            routing = await self._route(resolved, events, delivery)
+            routing = await self._route(resolved, events, delivery, claims=claims)
             try:
                 self.queue.request_all(routing.targets, reason=routing.queue_reason)
             except QueueRefused:
@@ -360,12 +370,16 @@ class Pipeline:
         except ReceiverError as exc:
             return resolved.record(event_type=event_type, events=events, error=exc)
 
-    async def _authenticate(self, resolved: _Resolved, delivery: RawDelivery) -> None:
+    async def _authenticate(
+        self, resolved: _Resolved, delivery: RawDelivery
+    ) -> dict[str, Any] | None:
         """The resolved verifier; OIDC types with keys from the cache (refreshed once on an
-        unknown key id). Failures are counted by type."""
+        unknown key id). Failures are counted by type. Returns a generic-oidc token's claims."""
         source = resolved.source
         cache = self.key_caches.get(source.type_name)
         try:
+            if source is generic_oidc.SOURCE and resolved.entry is not None:
+                return await self._oidc_claims(resolved.entry, delivery)
             if cache is None:
                 resolved.verify(delivery, resolved.credentials)
             else:
@@ -376,15 +390,45 @@ class Pipeline:
         except AuthenticationFailed:
             self.metrics.signature_failures.labels(source.type_name).inc()
             raise
+        return None
+
+    async def _oidc_claims(self, entry: ReceiverEntry, delivery: RawDelivery) -> dict[str, Any]:
+        """As Flux: the provider whose issuerURL is the token's `iss` verifies it (keys from the
+        issuer's JWKS, discovered once and cached), then its CEL validations decide."""
+        issuer = generic_oidc.unverified_issuer(delivery)
+        provider = next((p for p in entry.oidc_providers if p.issuer_url == issuer), None)
+        if provider is None:
+            raise AuthenticationFailed(f"no oidcProvider configured for issuer {issuer!r}")
+        if self.issuer_keys is None:
+            raise JwksUnavailable("no OIDC key store is configured")
+        cache = await self.issuer_keys.cache_for(issuer)
+        credentials = Credentials(
+            token=b"",
+            now_s=self.wall_clock(),
+            oidc=OidcSettings(keys={}, audience=provider.audience, issuers=(issuer,)),
+        )
+        claims = await oidc_keys.call_with_refresh(
+            lambda keys: generic_oidc.verified_claims(
+                delivery, oidc_keys.with_keys(credentials, keys)
+            ),
+            cache=cache,
+        )
+        filtering.check_claims(provider, claims)
+        return claims
 
     # -- route -----------------------------------------------------------------------------
 
     async def _route(
-        self, resolved: _Resolved, events: tuple[Event, ...], delivery: RawDelivery
+        self,
+        resolved: _Resolved,
+        events: tuple[Event, ...],
+        delivery: RawDelivery,
+        *,
+        claims: dict[str, Any] | None,
     ) -> _Routing:
         if resolved.entry is not None:
             return await self._route_receiver(
-                resolved.entry, events, name=resolved.name, delivery=delivery
+                resolved.entry, events, name=resolved.name, delivery=delivery, claims=claims
             )
         return self._route_endpoint(resolved.name, events)
 
@@ -395,15 +439,18 @@ class Pipeline:
         *,
         name: str,
         delivery: RawDelivery,
+        claims: dict[str, Any] | None,
     ) -> _Routing:
         """Every resource of the Receiver (those its CEL filters accept, when it has any);
         each Git push reports statuses for the Kustomizations and HelmReleases the resources
         are or feed."""
         failure: str | None = None
         if entry.filters is None:
-            targets: tuple[Target, ...] = tuple(self.receiver_targets(entry))
+            targets: tuple[Target, ...] = self._targets_of(entry)
         else:
-            targets, failure = await self._filtered_targets(entry, entry.filters, delivery)
+            targets, failure = await self._filtered_targets(
+                entry, entry.filters, delivery, claims=claims
+            )
         pushes: tuple[_StatusRequest, ...] = ()
         if self.status is not None:
             git_pushes = [event for event in events if isinstance(event, GitPush)]
@@ -418,7 +465,12 @@ class Pipeline:
         )
 
     async def _filtered_targets(
-        self, entry: ReceiverEntry, filters: Filters, delivery: RawDelivery
+        self,
+        entry: ReceiverEntry,
+        filters: Filters,
+        delivery: RawDelivery,
+        *,
+        claims: dict[str, Any] | None,
     ) -> tuple[tuple[Target, ...], str | None]:
         """The objects the Receiver's CEL filters accept, read from the cluster as Flux reads
         them; with the failures (an expression that errs on this delivery), if any."""
@@ -427,7 +479,7 @@ class Pipeline:
         req = filtering.request_document(delivery, type_name=entry.type_name)
         try:
             result = await filtering.apply(
-                filters, self._indexed_targets(entry), req=req, claims=None, cluster=self.cluster
+                filters, self._indexed_targets(entry), req=req, claims=claims, cluster=self.cluster
             )
         except KubeError as exc:
             raise ResourcesUnreadable(f"cannot read the receiver's objects: {exc}") from None
@@ -439,27 +491,44 @@ class Pipeline:
     def _route_endpoint(self, endpoint: str, events: tuple[Event, ...]) -> _Routing:
         """Each event through the discovery indexes; the union of what they reach."""
         targets: dict[ObjectRef, None] = {}
-        skipped = 0
+        skipped: list[Skip] = []
         reasons: list[str] = []
         pushes: list[_StatusRequest] = []
         for event in events:
             routed = self.discovery.route(event)
             targets.update(dict.fromkeys(routed.targets))
-            skipped += len(routed.skipped)
+            skipped.extend(routed.skipped)
             _log_route(event, routed, endpoint=endpoint)
             if routed.reason and not routed.targets:
                 reasons.append(routed.reason)
-            if self.status is not None and isinstance(event, GitPush) and routed.sources:
+            reporting = routed.sources or routed.applications
+            if self.status is not None and isinstance(event, GitPush) and reporting:
                 downstream = self.discovery.downstream_of(routed.sources)
-                pushes.append(_StatusRequest(event, routed.sources, downstream))
+                pushes.append(
+                    _StatusRequest(event, routed.sources, (*downstream, *routed.applications))
+                )
         return _Routing(
             Outcome.ACCEPTED if targets else Outcome.UNROUTED,
             tuple(targets),
             f"webhooks/{endpoint}",
-            skipped=skipped,
+            skipped=tuple(skipped),
             reason="; ".join(dict.fromkeys(reasons)) if not targets and reasons else None,
             pushes=tuple(pushes),
         )
+
+    def _targets_of(self, entry: ReceiverEntry) -> tuple[Target, ...]:
+        """`receiver_targets`, computed once per version of the Receiver; one that refuses a
+        reference is never cached, so each delivery still logs and counts the refusal."""
+        key = (entry.namespace, entry.name)
+        cached = self._targets.get(key)
+        if cached is not None and cached[0] is entry and cached[1] is self.preferred_versions:
+            return cached[2]
+        targets = tuple(self.receiver_targets(entry))
+        if len(targets) == len(entry.resources):
+            if len(self._targets) > len(self.receivers):  # deleted Receivers' leftovers
+                self._targets.clear()
+            self._targets[key] = (entry, self.preferred_versions, targets)
+        return targets
 
     def receiver_targets(self, entry: ReceiverEntry) -> list[Target]:
         """Every resource of the receiver as a target; refused ones are logged and counted."""

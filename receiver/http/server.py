@@ -30,6 +30,8 @@ from receiver.errors import (
     UnknownHook,
 )
 from receiver.http import limits
+from receiver.inspector import capture
+from receiver.inspector.journal import Journal
 from receiver.metrics import Metrics
 from receiver.pipeline import DISCOVERY_PATH, RECEIVER_PATH, Delivery, Outcome, Pipeline
 from receiver.sources.base import RawDelivery
@@ -92,12 +94,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.Response(status=500, text="internal error")
 
 
-def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) -> web.Application:
+def webhook_app(
+    *,
+    pipeline: Pipeline,
+    metrics: Metrics,
+    max_body_bytes: int,
+    journal: Journal | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """The webhook port. With `journal`, each delivery's record also goes to the inspector."""
     app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
 
     def delivery_handler(path_kind: str, handle: PipelineEntry) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             started = time.perf_counter()
+            received_at_s = wall_clock()
             record: Delivery | None = None
             status = 500
             try:
@@ -120,9 +131,22 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
                 status = answer[0]
                 return _json_error(status, str(record.error))
             finally:
-                _account(
-                    record, path_kind=path_kind, status=status, started=started, metrics=metrics
+                latency_s = time.perf_counter() - started
+                outcome = _account(
+                    record, path_kind=path_kind, status=status, latency_s=latency_s, metrics=metrics
                 )
+                if journal is not None:
+                    # No await since the pipeline queued its requests: the entry is in the
+                    # journal before any worker takes them (so it hears their patches).
+                    journal.add(
+                        capture.entry_for(
+                            record or Delivery(path_kind),
+                            http_status=status,
+                            outcome=outcome,
+                            latency_ms=latency_s * 1000,
+                            received_at_s=received_at_s,
+                        )
+                    )
 
         return handler
 
@@ -141,10 +165,10 @@ def webhook_app(*, pipeline: Pipeline, metrics: Metrics, max_body_bytes: int) ->
 
 
 def _account(
-    record: Delivery | None, *, path_kind: str, status: int, started: float, metrics: Metrics
-) -> None:
-    """The delivery's one log line and its metrics, from its record (None: a bug cut it short)."""
-    latency = time.perf_counter() - started
+    record: Delivery | None, *, path_kind: str, status: int, latency_s: float, metrics: Metrics
+) -> str:
+    """The delivery's one log line and its metrics, from its record (None: a bug cut it short);
+    returns the outcome they name."""
     fields: dict[str, Any] = {"path_kind": path_kind}
     outcome = "error"
     source = "unknown"
@@ -170,5 +194,6 @@ def _account(
                 fields["error"] = str(record.error)
     fields["outcome"] = outcome
     metrics.deliveries.labels(source, outcome).inc()
-    metrics.delivery_latency.labels(source).observe(latency)
-    log.info("delivery", status=status, latency_ms=round(latency * 1000, 2), **fields)
+    metrics.delivery_latency.labels(source).observe(latency_s)
+    log.info("delivery", status=status, latency_ms=round(latency_s * 1000, 2), **fields)
+    return outcome

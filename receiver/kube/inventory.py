@@ -16,7 +16,7 @@ import yaml
 
 from receiver.errors import ConfigError, TargetNotFound
 from receiver.events import ObjectRef
-from receiver.kube.patching import partial_metadata, reconcile_patch
+from receiver.kube.patching import partial_metadata, request_patch
 from receiver.objects.resources import ResourceType, Selector
 
 log = structlog.get_logger(__name__)
@@ -46,8 +46,9 @@ def load_objects(folder: Path) -> list[dict[str, Any]]:
 class InventoryCluster:
     """Implements `patching.Cluster` by logging what would be sent."""
 
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
+    def __init__(self, objects: list[dict[str, Any]], *, hard_refresh: bool = False) -> None:
         self._objects = objects
+        self._hard_refresh = hard_refresh
 
     def _find(self, kind: str, namespace: str) -> list[dict[str, Any]]:
         return [
@@ -70,7 +71,12 @@ class InventoryCluster:
             "dry_run_patch",
             target=str(target),
             content_type="application/merge-patch+json",
-            patch=reconcile_patch(requested_at, annotations=annotations),
+            patch=request_patch(
+                target,
+                requested_at=requested_at,
+                hard_refresh=self._hard_refresh,
+                annotations=annotations,
+            ),
         )
         return None
 

@@ -1,7 +1,8 @@
 """Reconcile requests and status writes against the live API server.
 
 A reconcile request is a JSON merge patch of one annotation on the object's metadata, so it
-works for every kind and version without a typed client (as Flux's own receiver does).
+works for every kind and version without a typed client (as Flux's own receiver does); for
+an Argo CD Application or ApplicationSet it is Argo CD's refresh annotation instead.
 `InventoryCluster` in `inventory.py` offers the same three calls for the dry-run mode.
 """
 
@@ -11,8 +12,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from receiver.events import ObjectRef
+from receiver.kube import argocd as argocd_kinds
 from receiver.kube.client import KubeClient
 from receiver.objects.resources import ResourceType, Selector, resource_for
+from receiver.routing import argocd
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
@@ -63,13 +66,34 @@ def partial_metadata(obj: Mapping[str, Any], *, api_version: str) -> dict[str, A
     }
 
 
+def request_patch(
+    target: ObjectRef,
+    *,
+    requested_at: str,
+    hard_refresh: bool,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The merge patch that asks `target`'s controller to act now: Flux's requestedAt
+    annotation (with `annotations` riding along), or for an Argo CD object the refresh
+    annotation its own webhook handler sets (`hard_refresh` makes an Application's refresh
+    hard)."""
+    refresh = argocd.refresh_patch(target.kind, hard=hard_refresh)
+    if refresh is not None and argocd.is_argocd(target):
+        return refresh
+    return reconcile_patch(requested_at, annotations=annotations)
+
+
 def _resource(api_version: str, kind: str) -> ResourceType:
+    argocd_kind = argocd_kinds.KINDS.get(kind)
+    if argocd_kind is not None and api_version.partition("/")[0] == argocd_kind.group:
+        return argocd_kind
     return resource_for(kind=kind, api_version=api_version, preferred_versions={})
 
 
 class LiveCluster:
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, *, hard_refresh: bool = False) -> None:
         self._client = client
+        self._hard_refresh = hard_refresh
 
     async def request_reconcile(
         self,
@@ -81,9 +105,13 @@ class LiveCluster:
         path = _resource(target.api_version, target.kind).object_path(
             namespace=target.namespace, name=target.name
         )
-        patched = await self._client.merge_patch(
-            path, reconcile_patch(requested_at, annotations=annotations)
+        patch = request_patch(
+            target,
+            requested_at=requested_at,
+            hard_refresh=self._hard_refresh,
+            annotations=annotations,
         )
+        patched = await self._client.merge_patch(path, patch)
         uid = (patched.get("metadata") or {}).get("uid")
         return str(uid) if uid else None
 

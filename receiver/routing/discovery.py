@@ -2,7 +2,8 @@
 
 Pure: fed raw objects from the watches (or the dry-run inventory) and parsed events from the
 pipeline; no I/O. GitRepositories are keyed by normalised URL, image sources by normalised
-image, and Kustomizations/HelmReleases by the source they read, so one lookup per URL finds
+image, Kustomizations/HelmReleases by the source they read, and Argo CD Applications and
+ApplicationSets by the repositories and artifacts they name, so one lookup per URL finds
 every affected object however many the cluster holds.
 """
 
@@ -14,7 +15,9 @@ from typing import Any
 
 from receiver.events import Event, GitPush, ImagePush, ObjectRef
 from receiver.objects import raw
-from receiver.routing import images, records, selectors
+from receiver.routing import argocd, images, records, selectors
+from receiver.routing.argocd import ArgoRecord
+from receiver.routing.argocd_index import ArgoIndex
 from receiver.routing.index import (
     DownstreamIndex,
     DownstreamRecord,
@@ -34,16 +37,23 @@ ROUTABLE_ENDPOINTS = GIT_ENDPOINTS | IMAGE_ENDPOINTS | {"generic"}
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """What one event reconciles: the matched sources, what reads them, and the near misses."""
+    """What one event reconciles: the matched sources, what reads them, the Argo CD objects it
+    refreshes, and the near misses."""
 
     sources: tuple[ObjectRef, ...] = ()
     downstream: tuple[ObjectRef, ...] = ()
     skipped: tuple[Skip, ...] = ()
     reason: str | None = None
+    refreshed: tuple[ObjectRef, ...] = ()
 
     @property
     def targets(self) -> tuple[ObjectRef, ...]:
-        return (*self.sources, *self.downstream)
+        return (*self.sources, *self.downstream, *self.refreshed)
+
+    @property
+    def applications(self) -> tuple[ObjectRef, ...]:
+        """The Argo CD Applications among the refreshed objects (they report commits)."""
+        return tuple(ref for ref in self.refreshed if ref.kind == argocd.APPLICATION)
 
 
 class Discovery:
@@ -52,6 +62,7 @@ class Discovery:
         self.git = RouteIndex()
         self.readers = DownstreamIndex()
         self.images = images.ImageIndex()
+        self.argocd = ArgoIndex()
 
     def apply_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         record = records.record_from_git_repository(obj)
@@ -82,6 +93,15 @@ class Discovery:
         else:
             self.images.put(record)
 
+    def apply_argocd(self, event: str, obj: Mapping[str, Any], *, kind: str) -> None:
+        """An Argo CD Application or ApplicationSet (`kind`: the watched kind) changed."""
+        record = None if event == raw.DELETED else argocd.record_from_object({**obj, "kind": kind})
+        if record is None:
+            ref = raw.object_ref(obj, default_api_version=argocd.API_VERSION)
+            self.argocd.remove(replace(ref, kind=kind))
+        else:
+            self.argocd.upsert(record)
+
     def downstream_of(self, sources: tuple[ObjectRef, ...]) -> tuple[ObjectRef, ...]:
         found: dict[ObjectRef, None] = {}
         for source in sources:
@@ -92,25 +112,36 @@ class Discovery:
         """The objects `event` reconciles. Events that name nothing route nowhere, with a reason."""
         if isinstance(event, GitPush):
             result = self.git.route(event)
+            argo = self.argocd.route(event)
+            skipped = (*result.skipped, *argo.skipped)
             reason = (
                 None
-                if result.targets or result.skipped
-                else "no GitRepository points at this repository"
+                if result.targets or argo.targets or skipped
+                else "no GitRepository or Argo CD object points at this repository"
             )
             downstream = self.downstream_of(result.targets) if self.with_downstream else ()
-            return Routed(result.targets, downstream, result.skipped, reason)
+            return Routed(result.targets, downstream, skipped, reason, argo.targets)
         if isinstance(event, ImagePush):
             image_route = images.route_image(event, index=self.images)
+            argo_route = self.argocd.route_image(event)
             downstream = self.downstream_of(image_route.targets) if self.with_downstream else ()
-            return Routed(image_route.targets, downstream, image_route.skipped, image_route.reason)
+            skipped = (*image_route.skipped, *argo_route.skipped)
+            matched = image_route.targets or argo_route.targets or skipped
+            reason = None if matched else image_route.reason
+            return Routed(image_route.targets, downstream, skipped, reason, argo_route.targets)
         return Routed(reason="the event names no repository or image")
 
 
 def route_with_selector(
-    repositories: Iterable[Mapping[str, Any]], *, push: GitPush, label_selector: str | None
-) -> tuple[RouteResult, tuple[GitRepoRecord, ...]]:
-    """Route `push` over raw GitRepositories as the service would, and explain the objects
-    of the same repository that the label selector keeps out of its index."""
+    repositories: Iterable[Mapping[str, Any]],
+    *,
+    push: GitPush,
+    label_selector: str | None,
+    argocd_objects: Iterable[Mapping[str, Any]] = (),
+) -> tuple[RouteResult, tuple[GitRepoRecord | ArgoRecord, ...]]:
+    """Route `push` over raw GitRepositories (and Argo CD Applications and ApplicationSets) as
+    the service would, and explain the objects of the same repository that the label selector
+    keeps out of its index."""
     index = RouteIndex()
     excluded: list[GitRepoRecord] = []
     for obj in repositories:
@@ -119,12 +150,33 @@ def route_with_selector(
             index.upsert(record)
         else:
             excluded.append(record)
+    argo_index = ArgoIndex()
+    argo_excluded = ArgoIndex()
+    for obj in argocd_objects:
+        argo_record = argocd.record_from_object(obj)
+        if argo_record is None:
+            continue
+        selected = selectors.matches(label_selector, dict(argo_record.labels))
+        (argo_index if selected else argo_excluded).upsert(argo_record)
     result = index.route(push)
+    argo = argo_index.route(push)
     keys = set(result.repo_urls)
     hidden = [record for record in excluded if record.normalized_url in keys]
+    argo_hidden = argo_excluded.records_for(push.repo_urls)
     skips = tuple(
         Skip(record.ref, SkipCause.SELECTOR, f"excluded by label selector {label_selector}")
-        for record in hidden
+        for record in (*hidden, *argo_hidden)
     )
-    found = (*index.records_for(push.repo_urls), *hidden)
-    return replace(result, skipped=(*result.skipped, *skips)), found
+    found = (
+        *index.records_for(push.repo_urls),
+        *hidden,
+        *argo_index.records_for(push.repo_urls),
+        *argo_hidden,
+    )
+    combined = RouteResult(
+        targets=(*result.targets, *argo.targets),
+        skipped=(*result.skipped, *argo.skipped, *skips),
+        hits=(*result.hits, *argo.hits),
+        repo_urls=result.repo_urls,
+    )
+    return combined, found

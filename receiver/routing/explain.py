@@ -1,17 +1,19 @@
 """What `gitops-receiver routes` prints: which objects a push reconciles, and why the others not.
 
 Pure formatting: no I/O, no clock. The CLI builds the GitPush from its flags, asks
-RouteIndex.route and records_for, and prints render_text or json.dumps(render_json(...)).
+RouteIndex.route and records_for (and the Argo CD index, whose Applications and
+ApplicationSets get rows too), and prints render_text or json.dumps(render_json(...)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from receiver.events import GitPush, ObjectRef
 from receiver.routing import paths
+from receiver.routing.argocd import ArgoRecord
 from receiver.routing.index import GitRepoRecord, RouteResult
 
 RECONCILE = "reconcile"
@@ -28,18 +30,32 @@ class Row:
     reason: str
 
 
-def explain_rows(result: RouteResult, *, records: Sequence[GitRepoRecord]) -> tuple[Row, ...]:
+ExplainedRecord: TypeAlias = GitRepoRecord | ArgoRecord
+
+
+def _columns(record: ExplainedRecord | None) -> tuple[str, str]:
+    """(SPEC.REF, PATHS) of a row: a GitRepository's `spec.ref` and path filters, or an Argo
+    CD object's `targetRevision`/generator `revision` and refresh paths."""
+    if record is None:
+        return "", "*"
+    if isinstance(record, GitRepoRecord):
+        filters = paths.describe(record.path_filters) if record.path_filters else "*"
+        return record.ref_spec.describe(), filters
+    return record.describe_revision(), record.describe_paths()
+
+
+def explain_rows(result: RouteResult, *, records: Sequence[ExplainedRecord]) -> tuple[Row, ...]:
     """One row per object of the repository, targets first, each group sorted by object."""
     by_ref = {record.ref: record for record in records}
 
     def row(ref: ObjectRef, decision: str, cause: str, reason: str) -> Row:
-        record = by_ref.get(ref)
+        ref_spec, filters = _columns(by_ref.get(ref))
         return Row(
             object=str(ref),
             decision=decision,
             cause=cause,
-            ref_spec=record.ref_spec.describe() if record else "",
-            paths=paths.describe(record.path_filters) if record and record.path_filters else "*",
+            ref_spec=ref_spec,
+            paths=filters,
             reason=reason,
         )
 
@@ -49,7 +65,7 @@ def explain_rows(result: RouteResult, *, records: Sequence[GitRepoRecord]) -> tu
 
 
 def render_json(
-    result: RouteResult, *, push: GitPush, records: Sequence[GitRepoRecord]
+    result: RouteResult, *, push: GitPush, records: Sequence[ExplainedRecord]
 ) -> dict[str, Any]:
     """A JSON-able dict with the same content as render_text, for scripts."""
     changed = None if push.changed_paths is None else sorted(push.changed_paths)
@@ -77,7 +93,7 @@ def render_json(
     }
 
 
-def render_text(result: RouteResult, *, push: GitPush, records: Sequence[GitRepoRecord]) -> str:
+def render_text(result: RouteResult, *, push: GitPush, records: Sequence[ExplainedRecord]) -> str:
     """A header naming the push, then an aligned table; a line saying so when nothing matches."""
     if push.changed_paths is None:
         changed = "unknown (path filters never skip)"
@@ -92,7 +108,7 @@ def render_text(result: RouteResult, *, push: GitPush, records: Sequence[GitRepo
     ]
     rows = explain_rows(result, records=records)
     if not rows:
-        lines.append("no GitRepository points at this repository")
+        lines.append("no GitRepository or Argo CD object points at this repository")
         return "\n".join(lines) + "\n"
     header = ("OBJECT", "DECISION", "SPEC.REF", "PATHS", "REASON")
     table = [header, *((r.object, r.decision, r.ref_spec, r.paths, r.reason) for r in rows)]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from receiver.errors import InvalidExpression
+from receiver.errors import InvalidExpression, ReceiverSpecInvalid
 from receiver.objects import raw
 from receiver.objects.raw import Key
 from receiver.routing.hooks import WebhookPath, webhook_path
@@ -24,6 +24,10 @@ REASON_SUCCEEDED = "Succeeded"
 REASON_TOKEN_NOT_FOUND = "TokenNotFound"
 REASON_UNSUPPORTED_TYPE = "UnsupportedType"
 REASON_INVALID_CEL = "InvalidCELExpression"
+REASON_VALIDATION_FAILED = "ValidationFailed"
+GENERIC_OIDC = "generic-oidc"
+# Flux's `DefaultOIDCAudience`: the `aud` a provider expects when it names none.
+DEFAULT_OIDC_AUDIENCE = "notification-controller"
 TERMINAL = "Reconciliation failed terminally due to configuration error"
 # Set by `flux reconcile receiver`; the controller echoes it in `status.lastHandledReconcileAt`.
 RECONCILE_REQUEST_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
@@ -48,6 +52,8 @@ class Predicate(Protocol):
     @property
     def source(self) -> str: ...
 
+    def evaluate(self, context: Any) -> Any: ...
+
     def evaluate_bool(self, context: Any) -> bool: ...
 
 
@@ -66,9 +72,141 @@ class Filters:
     variables: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class OidcVariable:
+    name: str
+    expression: Predicate
+
+
+@dataclass(frozen=True, slots=True)
+class OidcValidation:
+    expression: Predicate
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OidcProvider:
+    """One `spec.oidcProviders[]` entry of a generic-oidc Receiver, its CEL compiled."""
+
+    issuer_url: str
+    audience: str
+    variables: tuple[OidcVariable, ...]
+    validations: tuple[OidcValidation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """What a Receiver's spec compiles to: its filters and its OIDC providers."""
+
+    filters: Filters | None = None
+    oidc_providers: tuple[OidcProvider, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a Receiver's spec cannot be served (Flux marks it terminally failed)."""
+
+    reason: str
+    message: str
+
+
 def filter_variables(type_name: str) -> tuple[str, ...]:
     """What a filter may read, as Flux declares it: `claims` only for generic-oidc."""
     return ("res", "req", "claims") if type_name == "generic-oidc" else ("res", "req")
+
+
+def compile_spec(spec: Mapping[str, Any], *, namespace: str, compile: Compiler) -> Compiled:
+    """Compile a Receiver's CEL in Flux's order; raises InvalidExpression or ReceiverSpecInvalid."""
+    type_name = raw.text(spec.get("type"))
+    filters = compile_filters(
+        spec, type_name=type_name, resources=_resource_refs(spec, namespace), compile=compile
+    )
+    providers = [p for p in spec.get("oidcProviders") or [] if isinstance(p, Mapping)]
+    _check_oidc_spec(spec, type_name=type_name, providers=providers)
+    compiled = []
+    for index, provider in enumerate(providers):
+        issuer = raw.text(provider.get("issuerURL"))
+        try:
+            compiled.append(_compile_provider(provider, issuer=issuer, compile=compile))
+        except InvalidExpression as exc:
+            raise InvalidExpression(
+                f"oidcProviders[{index}] (issuerURL={issuer!r}): {exc}"
+            ) from None
+    return Compiled(filters=filters, oidc_providers=tuple(compiled))
+
+
+def _check_oidc_spec(
+    spec: Mapping[str, Any], *, type_name: str, providers: Sequence[Mapping[str, Any]]
+) -> None:
+    """Flux's `validateOIDCSpec` and `ValidateOIDCProvidersSpec`, for API servers that did not
+    enforce the CRD's rules."""
+    oidc = type_name == GENERIC_OIDC
+    if oidc and not providers:
+        raise ReceiverSpecInvalid("generic-oidc receiver requires at least one oidcProvider")
+    if not oidc and providers:
+        raise ReceiverSpecInvalid("oidcProviders can only be set when type is generic-oidc")
+    if oidc and spec.get("secretRef"):
+        raise ReceiverSpecInvalid("secretRef cannot be set when type is generic-oidc")
+    if not oidc and not spec.get("secretRef"):
+        raise ReceiverSpecInvalid("secretRef is required when type is not generic-oidc")
+    seen: set[str] = set()
+    for i, provider in enumerate(providers):
+        issuer = raw.text(provider.get("issuerURL"))
+        where = f"oidcProviders[{i}] (issuerURL={issuer!r})"
+        if not issuer:
+            raise ReceiverSpecInvalid(f"oidcProviders[{i}]: issuerURL is required")
+        if not issuer.startswith(("http://", "https://")):
+            raise ReceiverSpecInvalid(
+                f"oidcProviders[{i}]: issuerURL {issuer!r} must start with http:// or https://"
+            )
+        if issuer in seen:
+            raise ReceiverSpecInvalid(f"oidcProviders[{i}]: duplicate issuerURL {issuer!r}")
+        seen.add(issuer)
+        if not provider.get("validations"):
+            raise ReceiverSpecInvalid(
+                f"{where}: at least one validation is required; without validations any "
+                "caller able to obtain a token from this issuer can trigger the Receiver"
+            )
+        for j, variable in enumerate(provider.get("variables") or []):
+            if not raw.text(raw.mapping(variable).get("name")):
+                raise ReceiverSpecInvalid(f"{where}: variables[{j}]: name is required")
+            if not raw.text(raw.mapping(variable).get("expression")):
+                raise ReceiverSpecInvalid(f"{where}: variables[{j}]: expression is required")
+        for j, validation in enumerate(provider.get("validations") or []):
+            if not raw.text(raw.mapping(validation).get("expression")):
+                raise ReceiverSpecInvalid(f"{where}: validations[{j}]: expression is required")
+            if not raw.text(raw.mapping(validation).get("message")):
+                raise ReceiverSpecInvalid(f"{where}: validations[{j}]: message is required")
+
+
+def _compile_provider(
+    provider: Mapping[str, Any], *, issuer: str, compile: Compiler
+) -> OidcProvider:
+    variables = []
+    for item in provider.get("variables") or []:
+        name = raw.text(raw.mapping(item).get("name"))
+        source = raw.text(raw.mapping(item).get("expression"))
+        try:
+            variables.append(OidcVariable(name, compile(source, variables=("claims", "vars"))))
+        except InvalidExpression as exc:
+            raise InvalidExpression(f"invalid expression for variable {name!r}: {exc}") from None
+    validations = []
+    for item in provider.get("validations") or []:
+        message = raw.text(raw.mapping(item).get("message"))
+        source = raw.text(raw.mapping(item).get("expression"))
+        try:
+            expression = compile(source, variables=("claims", "vars"))
+        except InvalidExpression as exc:
+            raise InvalidExpression(
+                f"invalid expression for validation {message!r}: {exc}"
+            ) from None
+        validations.append(OidcValidation(expression, message))
+    return OidcProvider(
+        issuer_url=issuer,
+        audience=raw.text(provider.get("audience")) or DEFAULT_OIDC_AUDIENCE,
+        variables=tuple(variables),
+        validations=tuple(validations),
+    )
 
 
 def compile_filters(
@@ -119,6 +257,7 @@ class ReceiverEntry:
     status: Mapping[str, Any]
     requested_at: str | None = None
     filters: Filters | None = None
+    oidc_providers: tuple[OidcProvider, ...] = ()
 
     @property
     def key(self) -> Key:
@@ -164,7 +303,7 @@ class ReceiverTable:
         self._supported = supported_types
         self._compile = compile
         # Compiled filters per Receiver, reused while its generation stays the same.
-        self._compiled: dict[Key, tuple[int, Filters | InvalidExpression | None]] = {}
+        self._compiled: dict[Key, tuple[int, Compiled | Refusal]] = {}
         self._objects: dict[Key, Mapping[str, Any]] = {}
         self._secrets: dict[Key, dict[str, bytes]] = {}
         self._entries: dict[Key, ReceiverEntry] = {}
@@ -226,41 +365,32 @@ class ReceiverTable:
             obj,
             secrets=self._secrets,
             supported_types=self._supported,
-            filters=self._filters(key, obj),
+            compiled=self._compile_spec(key, obj),
         )
         self._entries[key] = entry
         if entry.path is not None:
             self._by_path[entry.path] = key
 
-    def _filters(self, key: Key, obj: Mapping[str, Any]) -> Filters | InvalidExpression | None:
-        """The Receiver's compiled filters, compiled once per generation."""
-        generation = int((obj.get("metadata") or {}).get("generation") or 0)
+    def _compile_spec(self, key: Key, obj: Mapping[str, Any]) -> Compiled | Refusal:
+        """The Receiver's CEL compiled, once per generation."""
+        generation = int(raw.mapping(obj.get("metadata")).get("generation") or 0)
         cached = self._compiled.get(key)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        spec = obj.get("spec") or {}
-        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
-        compiled: Filters | InvalidExpression | None
+        spec = raw.mapping(obj.get("spec"))
+        result: Compiled | Refusal
         try:
-            if self._compile is None:
-                has_filter = spec.get("resourceFilter") or any(
-                    isinstance(item, Mapping) and item.get("filter")
-                    for item in spec.get("resources") or []
-                )
-                if has_filter:
-                    raise InvalidExpression("no CEL evaluator is configured")
-                compiled = None
-            else:
-                compiled = compile_filters(
-                    spec,
-                    type_name=str(spec.get("type", "")),
-                    resources=_resource_refs(spec, namespace),
-                    compile=self._compile,
-                )
+            result = compile_spec(spec, namespace=key[0], compile=self._compile or _no_cel)
         except InvalidExpression as exc:
-            compiled = exc
-        self._compiled[key] = (generation, compiled)
-        return compiled
+            result = Refusal(REASON_INVALID_CEL, f"{TERMINAL}: {exc}")
+        except ReceiverSpecInvalid as exc:
+            result = Refusal(REASON_VALIDATION_FAILED, f"{TERMINAL}: {exc}")
+        self._compiled[key] = (generation, result)
+        return result
+
+
+def _no_cel(source: str, **_: Any) -> Predicate:
+    raise InvalidExpression(f"no CEL evaluator is configured for {source!r}")
 
 
 def _secret_key(obj: Mapping[str, Any]) -> Key:
@@ -273,21 +403,22 @@ def build_entry(
     *,
     secrets: Mapping[Key, Mapping[str, bytes]],
     supported_types: frozenset[str],
-    filters: Filters | InvalidExpression | None = None,
+    compiled: Compiled | Refusal | None = None,
 ) -> ReceiverEntry:
-    """The entry of one Receiver; `filters` as `ReceiverTable` compiled them (an invalid
-    expression makes the Receiver not Ready, as Flux marks it terminally failed)."""
+    """The entry of one Receiver; `compiled` as `ReceiverTable` compiled its CEL (a refusal
+    makes the Receiver not Ready, as Flux marks it terminally failed). A generic-oidc Receiver
+    has no Secret: its path is derived from an empty token, as in Flux."""
     meta = raw.mapping(obj.get("metadata"))
     spec = raw.mapping(obj.get("spec"))
     namespace, name = raw.object_key(obj)
     type_name = raw.text(spec.get("type"))
     secret_name = _secret_key(obj)[1]
-    secret = secrets.get((namespace, secret_name))
-    token = secret.get("token") if secret is not None else None
+    oidc = type_name == GENERIC_OIDC
+    secret = {} if oidc else secrets.get((namespace, secret_name))
+    token = b"" if oidc else (secret.get("token") if secret is not None else None)
     path = webhook_path(token=token, name=name, namespace=namespace) if token is not None else None
-    if isinstance(filters, InvalidExpression):
-        ready, reason = False, REASON_INVALID_CEL
-        message = f"{TERMINAL}: {filters}"
+    if isinstance(compiled, Refusal):
+        ready, reason, message = False, compiled.reason, compiled.message
     elif type_name not in supported_types:
         ready, reason = False, REASON_UNSUPPORTED_TYPE
         message = f"receiver type {type_name!r} is not supported by gitops-receiver"
@@ -317,7 +448,8 @@ def build_entry(
         message=message,
         status=raw.mapping(obj.get("status")),
         requested_at=raw.mapping(meta.get("annotations")).get(RECONCILE_REQUEST_ANNOTATION),
-        filters=filters if isinstance(filters, Filters) else None,
+        filters=compiled.filters if isinstance(compiled, Compiled) else None,
+        oidc_providers=compiled.oidc_providers if isinstance(compiled, Compiled) else (),
     )
 
 

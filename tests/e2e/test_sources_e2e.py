@@ -347,11 +347,11 @@ async def test_receiver_path(
     assert await patched(kube_server, namespace) == reconciled
 
 
-async def test_generic_oidc_receiver_reports_unsupported(
+async def test_generic_oidc_receiver_without_validations_is_refused_like_flux(
     app: App, kube_server: envtest.KubeTestServer, namespace: str
 ) -> None:
-    """Flux's secret-less `generic-oidc` Receiver needs CEL validations gitops-receiver does
-    not evaluate: it must say so in its Ready condition and never accept a delivery."""
+    """A provider without validations would let any holder of that issuer's tokens in: Flux
+    marks such a Receiver terminally failed (ValidationFailed), and so do we; its path is 503."""
     await create(
         kube_server, namespace, "GitRepository", "target", RECEIVER_TARGETS["GitRepository"]
     )
@@ -375,12 +375,12 @@ async def test_generic_oidc_receiver_reports_unsupported(
         check=lambda r: bool(r.get("status", {}).get("conditions")),
     )
     (ready,) = receiver["status"]["conditions"]
-    assert (ready["status"], ready["reason"]) == ("False", "UnsupportedType")
-    assert "generic-oidc" in ready["message"]
+    assert (ready["status"], ready["reason"]) == ("False", "ValidationFailed")
+    assert "at least one validation is required" in ready["message"]
     status, _ = await post(
         app, flux_path(b"", "ci", namespace), b"{}", {"Authorization": "Bearer x"}
     )
-    assert status == 404
+    assert status == 503
     assert await patched(kube_server, namespace) == set()
 
 

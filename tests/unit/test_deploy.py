@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from receiver.config import Settings, load
+from receiver.kube import argocd as argocd_kinds
 from receiver.objects import resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,12 +244,15 @@ def test_cluster_role_grants_what_the_code_calls() -> None:
     for kind, (api_group, plural, _) in resources.FLUX_KINDS.items():
         assert {"list", "watch", "patch"} <= verbs_on(api_group, plural), kind
     assert verbs_on("", "events") == {"create"}  # ReconcileRequested (kube/recorder.py)
+    for kind in argocd_kinds.KINDS.values():
+        assert {"list", "watch", "patch"} <= verbs_on(kind.group, kind.plural), kind.kind
 
 
 def test_cluster_role_grants_nothing_more() -> None:
     allowed = {("", "secrets"), ("notification.toolkit.fluxcd.io", "receivers")}
     allowed |= {("notification.toolkit.fluxcd.io", "receivers/status")}
     allowed |= {(group, plural) for group, plural, _ in resources.FLUX_KINDS.values()}
+    allowed |= {(kind.group, kind.plural) for kind in argocd_kinds.KINDS.values()}
     for group, resource, verbs in rules():
         if (group, resource) == ("", "events"):
             assert verbs == {"create"}, verbs

@@ -8,8 +8,10 @@ Each test reads the `Delivery` record the HTTP edge answers from, and what reach
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +118,16 @@ spec:
   resources:
     - {{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, name: fleet-infra}}
 ---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {{name: cross, namespace: {NS}}}
+spec:
+  type: github
+  secretRef: {{name: webhook-token}}
+  resources:
+    - {{kind: GitRepository, name: fleet-infra}}
+    - {{kind: GitRepository, name: other, namespace: elsewhere}}
+---
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: GitRepository
 metadata: {{name: fleet-infra, namespace: {NS}}}
@@ -153,6 +165,7 @@ class Bed:
     queue: ReconcileQueue
     receivers: ReceiverTable
     metrics: Metrics
+    objects: list[dict[str, Any]]
 
     def path(self, receiver: str) -> str:
         entry = self.receivers.entry((NS, receiver))
@@ -216,7 +229,9 @@ def make_bed(
         endpoints=dict(ENDPOINTS),
         status=status,
     )
-    return Bed(pipeline=pipeline, queue=queue, receivers=receivers, metrics=metrics)
+    return Bed(
+        pipeline=pipeline, queue=queue, receivers=receivers, metrics=metrics, objects=objects
+    )
 
 
 @pytest.fixture
@@ -265,6 +280,32 @@ async def test_receiver_signal_reconciles_like_flux(bed: Bed) -> None:
     assert isinstance(record.events[0], Signal)
 
 
+async def test_a_changed_receiver_reconciles_its_new_resources(bed: Bed) -> None:
+    assert (await bed.hook("github", fx.load("github", "push"))).targets == (FLEET,)
+    (receiver,) = [
+        o for o in bed.objects if o["kind"] == "Receiver" and o["metadata"]["name"] == "github"
+    ]
+    changed = copy.deepcopy(receiver)
+    changed["spec"]["resources"] = [
+        {"apiVersion": APPS.api_version, "kind": "Kustomization", "name": "apps"}
+    ]
+    bed.receivers.apply_receiver(raw.MODIFIED, changed)
+    again = fx.with_headers(fx.load("github", "push"), x_github_delivery="another-delivery")
+    assert (await bed.hook("github", again)).targets == (APPS,)
+
+
+async def test_refused_reference_is_counted_on_every_delivery(bed: Bed) -> None:
+    bed.pipeline.allow_cross_namespace = False
+    for delivery_id in ("one", "two"):
+        delivery = fx.with_headers(fx.load("github", "push"), x_github_delivery=delivery_id)
+        record = await bed.hook("cross", delivery)
+        assert (record.outcome, record.targets) == (Outcome.ACCEPTED, (FLEET,))
+    refusals = bed.metrics.registry.get_sample_value(
+        "gitops_receiver_reconcile_requests_total", {"kind": "GitRepository", "outcome": "refused"}
+    )
+    assert refusals == 2
+
+
 async def test_event_not_in_spec_events_is_filtered(bed: Bed) -> None:
     record = await bed.hook("github", fx.load("github", "pull_request"))
     assert (record.outcome, record.event_type) == (Outcome.FILTERED, "pull_request")
@@ -290,7 +331,7 @@ async def test_unknown_path_is_404(bed: Bed) -> None:
 
 @pytest.mark.parametrize(
     ("receiver", "message"),
-    [("suspended", "receiver is suspended"), ("oidc", "receiver is not ready: UnsupportedType")],
+    [("suspended", "receiver is suspended"), ("oidc", "receiver is not ready: ValidationFailed")],
 )
 async def test_suspended_or_not_ready_receiver_is_503(
     bed: Bed, receiver: str, message: str
@@ -412,7 +453,7 @@ async def test_endpoint_push_nobody_watches_is_unrouted(bed: Bed) -> None:
         "status": "accepted",
         "targets": 0,
         "skipped": 0,
-        "reason": "no GitRepository points at this repository",
+        "reason": "no GitRepository or Argo CD object points at this repository",
     }
 
 

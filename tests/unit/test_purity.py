@@ -64,10 +64,13 @@ EDGES = {
     "receiver.http": "the aiohttp.web edge",
     "receiver.http.health": "the aiohttp.web edge",
     "receiver.http.inspector": "the aiohttp.web edge",
+    "receiver.inspector.capture": "no I/O of its own; reads the pipeline's Delivery record "
+    "(receiver.pipeline is an edge)",
     "receiver.inspector.tracker": "hooks into the reconcile workers",
     "receiver.http.limits": "the aiohttp.web edge",
     "receiver.http.server": "the aiohttp.web edge",
     "receiver.kube": "the Kubernetes edge",
+    "receiver.kube.argocd": "the Kubernetes edge: asks whether Argo CD's kinds are served",
     "receiver.kube.client": "the Kubernetes edge",
     "receiver.kube.inventory": "reads the dry-run inventory's files",
     "receiver.kube.leader": "the Kubernetes edge",

@@ -77,7 +77,7 @@ def test_text_names_the_push_and_aligns_columns() -> None:
 def test_text_when_no_object_points_at_the_repository() -> None:
     push, _ = scenario(None)
     result = RouteIndex().route(push)
-    assert "no GitRepository points at this repository" in render_text(
+    assert "no GitRepository or Argo CD object points at this repository" in render_text(
         result, push=push, records=()
     )
 
