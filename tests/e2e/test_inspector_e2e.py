@@ -250,6 +250,27 @@ async def test_json_api_tells_what_became_of_each_delivery(
     assert (await api(app, "?source=gitlab"))["matched"] == 0
     assert not any(TOKEN in json.dumps(d) for d in deliveries)
 
+    # Read-only, on the health port only: the webhook port has no such routes.
+    webhook = f"http://127.0.0.1:{app.ports['webhook']}"
+    health = f"http://127.0.0.1:{app.ports['health']}"
+    async with aiohttp.ClientSession() as session:
+        for path in ("/deliveries", "/api/deliveries", "/api/deliveries/1"):
+            async with session.get(webhook + path) as response:
+                assert response.status == 404, path
+        async with session.post(health + "/api/deliveries", data=b"{}") as response:
+            assert response.status == 405
+        async with session.get(health + "/api/deliveries?limit=x") as response:
+            assert response.status == 400
+            assert await response.json() == {"error": "limit must be a whole number"}
+        async with session.get(health + "/api/deliveries/99") as response:
+            assert response.status == 404
+            assert (await response.json())["replica"] == REPLICA
+        async with session.get(health + "/deliveries") as response:
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert response.headers["Cache-Control"] == "no-store"
+    assert (await api(app, "?limit=2"))["deliveries"][0]["delivery_id"] == "d-receiver"
+    assert len((await api(app, "?limit=2"))["deliveries"]) == 2
+
     # Each landed patch is a ReconcileRequested Event naming the delivery's commit.
     events = await kube(
         kube_server,
