@@ -48,14 +48,22 @@ def _host_port(value: Any) -> Any:
     return HostPort.parse(value) if isinstance(value, str) else value
 
 
+_K8S_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_SECRET_KEY: Final = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+K8sName = Annotated[str, Field(min_length=1, max_length=253, pattern=_K8S_NAME.pattern)]
+SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=_SECRET_KEY.pattern)]
+
+
 class SecretKeyRef(BaseModel):
-    """A key of a Kubernetes Secret; the value never enters the configuration itself."""
+    """A key of a Kubernetes Secret (a webhook secret, a forge token): the value never enters
+    the configuration itself, and the app's Secret watch must see the Secret."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    namespace: str
-    name: str
-    key: str = "token"
+    namespace: K8sName
+    name: K8sName
+    key: SecretKey = "token"
 
 
 class DiscoveryEndpoint(BaseModel):
@@ -201,25 +209,12 @@ API_PATHS: Final[Mapping[ForgeKind, str]] = {
 """Where each kind serves its REST API on its own host (GitHub Enterprise, GitLab, Gitea)."""
 
 _HOST: Final = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
-_K8S_NAME: Final = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_SECRET_KEY: Final = re.compile(r"^[-._a-zA-Z0-9]+$")
 _CLUSTER: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PREFIX: Final = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-
-K8sName = Annotated[str, Field(min_length=1, max_length=253, pattern=_K8S_NAME.pattern)]
-SecretKey = Annotated[str, Field(min_length=1, max_length=253, pattern=_SECRET_KEY.pattern)]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TokenSecretRef(_Frozen):
-    """A key of a Kubernetes Secret holding a forge token; the app's Secret watch must see it."""
-
-    namespace: K8sName
-    name: K8sName
-    key: SecretKey = "token"
 
 
 class NamespaceTokenRef(_Frozen):
@@ -242,7 +237,7 @@ class ForgeSettings(_Frozen):
     kind: ForgeKind
     host: str
     api_base_url: str | None = None
-    token_secret_ref: TokenSecretRef | None = None
+    token_secret_ref: SecretKeyRef | None = None
     namespace_token_secret_refs: dict[K8sName, NamespaceTokenRef] = Field(default_factory=dict)
 
     @field_validator("host")
@@ -294,12 +289,12 @@ class ForgeSettings(_Frozen):
     def forge_config(self) -> ForgeConfig:
         return ForgeConfig(kind=self.kind, host=self.host, api_base_url=self.resolved_api_base_url)
 
-    def token_ref(self, namespace: str | None) -> TokenSecretRef | None:
+    def token_ref(self, namespace: str | None) -> SecretKeyRef | None:
         """The Secret key holding the token for objects in `namespace`; None when none applies."""
         if namespace is not None:
             own = self.namespace_token_secret_refs.get(namespace)
             if own is not None:
-                return TokenSecretRef(namespace=namespace, name=own.name, key=own.key)
+                return SecretKeyRef(namespace=namespace, name=own.name, key=own.key)
         return self.token_secret_ref
 
 

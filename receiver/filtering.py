@@ -34,6 +34,7 @@ from receiver.events import ObjectRef
 from receiver.kube.patching import Cluster
 from receiver.objects import raw
 from receiver.objects.resources import Selector
+from receiver.routing.index import Skip, SkipCause
 from receiver.routing.receivers import Filters, OidcProvider, Predicate
 from receiver.sources.base import RawDelivery
 
@@ -42,10 +43,11 @@ log = structlog.get_logger(__name__)
 
 @dataclass(slots=True)
 class Filtered:
-    """The objects every filter accepted, and what could not be decided (for the answer)."""
+    """The objects every filter accepted, those one refused (for the delivery inspector), and
+    what could not be decided (for the answer)."""
 
     accepted: list[ObjectRef] = field(default_factory=list)
-    rejected: int = 0
+    rejected: list[Skip] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
 
@@ -146,7 +148,8 @@ def _decide(
             result.failures.append(f"{ref}: {exc}")
             return
         if not accepted:
-            result.rejected += 1
+            reason = f"filter {predicate.source} is false"
+            result.rejected.append(Skip(ref, SkipCause.FILTER, reason))
             log.debug("filtered_out", target=str(ref), expression=predicate.source)
             return
     result.accepted.append(ref)

@@ -101,10 +101,11 @@ class Delivery:
 
     `receiver` ("namespace/name") or `endpoint` says whom it was for and `source` the sender's
     type, once resolved. `outcome` is None exactly when the delivery was refused, and `error`
-    then says why. `skipped` holds the objects routing left alone, each with why (discovery
-    path only; the answer gives their number, the delivery inspector each one);
-    `reason` is what the answer says when nothing was queued. Holds no secret: no header,
-    token, signature or body.
+    then says why. `targets` is what was queued (also when a Receiver's CEL filter then failed
+    the delivery). `skipped` holds the objects routing left alone, each with why (the
+    discovery path, and what a Receiver's CEL filters refused; the discovery answer gives
+    their number, the delivery inspector each one). `reason` is what the answer says when
+    nothing was queued. Holds no secret: no header, token, signature or body.
     """
 
     path_kind: str
@@ -129,7 +130,7 @@ class Delivery:
         body: dict[str, Any] = {"status": _ANSWER_STATUS[self.outcome]}
         if self.outcome is Outcome.ACCEPTED or self.outcome is Outcome.UNROUTED:
             body["targets"] = len(self.targets)
-            if self.skipped is not None:
+            if self.skipped is not None and self.path_kind == DISCOVERY_PATH:
                 body["skipped"] = len(self.skipped)
         if self.reason is not None:
             body["reason"] = self.reason
@@ -358,7 +359,13 @@ class Pipeline:
                     )
             if routing.failure is not None:
                 # As Flux: what the filters accepted is requested, then the request fails.
-                raise FilterFailed(f"resource filter failed: {routing.failure}")
+                return resolved.record(
+                    event_type=event_type,
+                    events=events,
+                    targets=routing.targets,
+                    skipped=routing.skipped,
+                    error=FilterFailed(f"resource filter failed: {routing.failure}"),
+                )
             return resolved.record(
                 event_type=event_type,
                 events=events,
@@ -445,10 +452,11 @@ class Pipeline:
         each Git push reports statuses for the Kustomizations and HelmReleases the resources
         are or feed."""
         failure: str | None = None
+        skipped: tuple[Skip, ...] | None = None
         if entry.filters is None:
             targets: tuple[Target, ...] = self._targets_of(entry)
         else:
-            targets, failure = await self._filtered_targets(
+            targets, skipped, failure = await self._filtered_targets(
                 entry, entry.filters, delivery, claims=claims
             )
         pushes: tuple[_StatusRequest, ...] = ()
@@ -461,7 +469,12 @@ class Pipeline:
                 downstream = (*self.discovery.downstream_of(sources), *direct)
                 pushes = tuple(_StatusRequest(push, sources, downstream) for push in git_pushes)
         return _Routing(
-            Outcome.ACCEPTED, targets, f"receiver {name}", pushes=pushes, failure=failure
+            Outcome.ACCEPTED,
+            targets,
+            f"receiver {name}",
+            skipped=skipped,
+            pushes=pushes,
+            failure=failure,
         )
 
     async def _filtered_targets(
@@ -471,9 +484,10 @@ class Pipeline:
         delivery: RawDelivery,
         *,
         claims: dict[str, Any] | None,
-    ) -> tuple[tuple[Target, ...], str | None]:
+    ) -> tuple[tuple[Target, ...], tuple[Skip, ...], str | None]:
         """The objects the Receiver's CEL filters accept, read from the cluster as Flux reads
-        them; with the failures (an expression that errs on this delivery), if any."""
+        them; those a filter refused; and the failures (an expression that errs on this
+        delivery), if any."""
         if self.cluster is None:
             raise ResourcesUnreadable("no cluster to read the filtered receiver's objects from")
         req = filtering.request_document(delivery, type_name=entry.type_name)
@@ -486,7 +500,7 @@ class Pipeline:
         for missing in result.missing:
             self.metrics.reconcile_requests.labels(missing.split("/", 1)[0], "not_found").inc()
         failure = "; ".join(result.failures) if result.failures else None
-        return tuple(result.accepted), failure
+        return tuple(result.accepted), tuple(result.rejected), failure
 
     def _route_endpoint(self, endpoint: str, events: tuple[Event, ...]) -> _Routing:
         """Each event through the discovery indexes; the union of what they reach."""

@@ -2,8 +2,9 @@
 
 Pure: the record, the HTTP status and outcome the edge answered, the latency and the arrival
 time in; a journal `Entry` out. Candidates are generic objects (kind/namespace/name): the
-record's targets (queued, when the delivery was accepted) and the objects routing left alone,
-with why. A Receiver is named by namespace/name, never by its secret webhook path.
+record's targets (the record carries only queued ones) and the objects routing or a
+Receiver's CEL filters left alone, with why. A Receiver is named by namespace/name, never by
+its secret webhook path.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from receiver.errors import AuthenticationFailed
 from receiver.events import Event, GitPush, ImagePush
 from receiver.inspector.journal import Candidate, Decision, Entry, ObjectKey, PatchState
 from receiver.inspector.tracker import object_key
-from receiver.pipeline import RECEIVER_PATH, Delivery, Outcome
+from receiver.pipeline import RECEIVER_PATH, Delivery
 from receiver.routing.urls import normalize_git_url
-
-_QUEUED = (Outcome.ACCEPTED, Outcome.UNROUTED)
 
 
 def _subject(events: tuple[Event, ...]) -> tuple[str | None, str | None, str | None]:
@@ -55,8 +54,10 @@ def entry_for(
         why = f"in spec.resources of Receiver {record.receiver}"
     else:
         why = "matched by discovery routing (or it reads a matched source)"
+    # The record carries targets only once they were queued (a failed CEL filter too: what
+    # the filters accepted is requested, then the delivery fails).
     candidates: list[Candidate] = []
-    if record.outcome in _QUEUED:
+    if record.targets:
         candidates.extend(
             Candidate(
                 key=object_key(target),

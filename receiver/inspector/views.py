@@ -136,12 +136,12 @@ def _objects_cell(entry: Entry) -> str:
     skipped = len(entry.candidates) - len(reconcile)
     patched = sum(1 for c in reconcile if c.patch in (PatchState.PATCHED, PatchState.EXPANDED))
     failed = sum(1 for c in reconcile if c.patch in FAILED_PATCH_STATES)
-    parts = [f"{patched}/{len(reconcile)} patched"]
+    parts = [f"{patched}/{len(reconcile)} patched"] if reconcile else []
     if failed:
         parts.append(f'<span class="fail">{failed} failed</span>')
     if skipped:
         parts.append(f"{skipped} skipped")
-    return ", ".join(parts)
+    return ", ".join(parts) or "-"
 
 
 def _options(values: Sequence[str], chosen: str | None) -> str:
@@ -289,12 +289,12 @@ def _objects_text(objects: list[dict[str, Any]]) -> str:
     bad = {state.value for state in FAILED_PATCH_STATES}
     patched = sum(1 for o in reconcile if o.get("patch") in done)
     failed = sum(1 for o in reconcile if o.get("patch") in bad)
-    parts = [f"{patched}/{len(reconcile)} patched"]
+    parts = [f"{patched}/{len(reconcile)} patched"] if reconcile else []
     if failed:
         parts.append(f"{failed} failed")
     if len(objects) > len(reconcile):
         parts.append(f"{len(objects) - len(reconcile)} skipped")
-    return ", ".join(parts)
+    return ", ".join(parts) or "-"
 
 
 def render_text(listing: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ class SkipCause(StrEnum):
     REF = "ref"
     PATH = "path"
     SELECTOR = "selector"  # excluded by the configured label selector (explain only)
+    FILTER = "filter"  # refused by a Receiver's CEL filter (resourceFilter, resources[].filter)
 
 
 @dataclass(frozen=True, slots=True)

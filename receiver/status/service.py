@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
-from receiver.config import ForgeSettings, StatusSettings, TokenSecretRef
+from receiver.config import ForgeSettings, SecretKeyRef, StatusSettings
 from receiver.events import GitPush, ObjectRef
 from receiver.objects import raw
 from receiver.status import argocd, flux, model, requested, scope
@@ -86,7 +86,7 @@ class StatusService:
         self._commit_releases: set[ObjectRef] = set()
         # What was last warned about a token, per Secret key (or per host and namespace when
         # none is configured); forgotten when the token is found, so each problem warns once.
-        self._token_warnings: dict[TokenSecretRef | tuple[str, str | None], str] = {}
+        self._token_warnings: dict[SecretKeyRef | tuple[str, str | None], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 

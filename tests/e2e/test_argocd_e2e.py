@@ -144,6 +144,18 @@ async def annotations(server: envtest.KubeTestServer, collection: str) -> dict[s
     }
 
 
+async def inspector_objects(app: App) -> dict[str, tuple[str, str | None, str | None]]:
+    """kind/name -> (decision, cause, patch) of the latest delivery, from the inspector's API."""
+    url = f"http://127.0.0.1:{app.ports['health']}/api/deliveries"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        latest = (await response.json())["deliveries"][0]
+    return {
+        f"{o['kind']}/{o['name']}": (o["decision"], o["cause"], o["patch"])
+        for o in latest["objects"]
+    }
+
+
 async def indexed(app: App, count: int) -> None:
     async def probe() -> int:
         return len(app.discovery.argocd)
@@ -181,6 +193,16 @@ async def test_push_refreshes_exactly_the_matching_argocd_objects(
         await app.queue.settle()
         apps = await annotations(kube_server, APPS.format(ns=ns))
         sets = await annotations(kube_server, SETS.format(ns=ns))
+        inspected = await inspector_objects(app)
+    # The inspector shows the Argo CD objects like Flux ones: decision, cause, patch outcome.
+    assert inspected == {
+        "Application/head": ("reconcile", None, "patched"),
+        "Application/api-only": ("reconcile", None, "patched"),
+        "ApplicationSet/set-head": ("reconcile", None, "patched"),
+        "Application/dev": ("skip", "ref", None),
+        "Application/web-only": ("skip", "path", None),
+        "ApplicationSet/set-rc": ("skip", "ref", None),
+    }
     assert {name: a.get(REFRESH) for name, a in apps.items()} == {
         "head": "normal",
         "dev": None,

@@ -15,8 +15,10 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -250,6 +252,27 @@ async def test_json_api_tells_what_became_of_each_delivery(
     assert (await api(app, "?source=gitlab"))["matched"] == 0
     assert not any(TOKEN in json.dumps(d) for d in deliveries)
 
+    # Read-only, on the health port only: the webhook port has no such routes.
+    webhook = f"http://127.0.0.1:{app.ports['webhook']}"
+    health = f"http://127.0.0.1:{app.ports['health']}"
+    async with aiohttp.ClientSession() as session:
+        for path in ("/deliveries", "/api/deliveries", "/api/deliveries/1"):
+            async with session.get(webhook + path) as response:
+                assert response.status == 404, path
+        async with session.post(health + "/api/deliveries", data=b"{}") as response:
+            assert response.status == 405
+        async with session.get(health + "/api/deliveries?limit=x") as response:
+            assert response.status == 400
+            assert await response.json() == {"error": "limit must be a whole number"}
+        async with session.get(health + "/api/deliveries/99") as response:
+            assert response.status == 404
+            assert (await response.json())["replica"] == REPLICA
+        async with session.get(health + "/deliveries") as response:
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert response.headers["Cache-Control"] == "no-store"
+    assert (await api(app, "?limit=2"))["deliveries"][0]["delivery_id"] == "d-receiver"
+    assert len((await api(app, "?limit=2"))["deliveries"]) == 2
+
     # Each landed patch is a ReconcileRequested Event naming the delivery's commit.
     events = await kube(
         kube_server,
@@ -320,3 +343,45 @@ async def test_page_and_cli_show_the_same_deliveries(
     assert [line.split()[0] for line in failed[4:]] == ["5"]
     assert "0/1 patched, 1 failed" in failed[4]
     (README_CLI_OUTPUT).write_text(out)
+
+
+def flux_cli() -> Path | None:
+    """The flux CLI scripts/build-flux.sh builds into the cache, if it was built."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gitops-receiver"
+    found = sorted((root / "flux").glob("v*/flux"), reverse=True)
+    return next((path for path in found if os.access(path, os.X_OK)), None)
+
+
+async def test_flux_events_shows_why_the_object_reconciled(
+    kube_server: envtest.KubeTestServer, namespace: str, app: App
+) -> None:
+    flux = flux_cli()
+    if flux is None:
+        pytest.skip("flux CLI not built in the cache (scripts/build-flux.sh)")
+    repo = f"org/{namespace}"
+    await gitrepo(kube_server, namespace, "fleet", f"https://github.com/{repo}", "main")
+    await eventually(lambda: asyncio.sleep(0, len(app.discovery.git)), check=lambda n: n >= 1)
+    valid = push(repo, "refs/heads/main", ["apps/web.yaml"])
+    assert await post(app, "/webhooks/github", *signed(valid, delivery="d-flux")) == 200
+    await app.queue.settle()
+    assert app.events is not None
+    await app.events.settle()
+    process = await asyncio.create_subprocess_exec(
+        str(flux),
+        "events",
+        "--for",
+        "GitRepository/fleet",
+        "-n",
+        namespace,
+        "--kubeconfig",
+        str(kube_server.kubeconfig_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = output.decode()
+    assert process.returncode == 0, text
+    (line,) = [line for line in text.splitlines() if "ReconcileRequested" in line]
+    assert "Normal" in line and "GitRepository/fleet" in line
+    assert f"repository github.com/{repo}, ref refs/heads/main, commit {COMMIT}" in line
+    assert "delivery d-flux" in line

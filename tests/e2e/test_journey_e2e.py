@@ -4,6 +4,7 @@ success as kustomize-controller's status moves in the real API server."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -182,6 +183,14 @@ async def test_push_to_applied_reports_each_step_on_the_commit(
         reads = [call for call in gitlab.calls if call.method == "GET"]
         assert all(f"/repository/commits/{SHA}/statuses" in call.raw_path for call in reads)
         assert all(call.headers.get("PRIVATE-TOKEN") == API_TOKEN for call in gitlab.calls)
+        # The delivery inspector shows each status posted for the pushed commit on the delivery.
+        (delivery,) = app.journal.entries()
+        posted = await eventually(
+            lambda: asyncio.sleep(0, [(s.name, s.state, s.outcome) for s in delivery.statuses]),
+            check=lambda found: len(found) == 3,
+        )
+        assert posted == [(name, state, "created") for state in ("pending", "running", "success")]
+        assert delivery.commit == SHA
 
 
 async def _count(app: object) -> tuple[int, int]:

@@ -161,6 +161,17 @@ async def test_filters_reconcile_only_what_they_accept(
     assert (status, answer) == (200, {"status": "accepted", "targets": len(expected)})
     await app.queue.settle()
     assert await reconciled(kube_server, namespace) == expected
+    # The delivery inspector shows each object the filters refused, and which filter did.
+    (delivery,) = app.journal.entries()
+    decisions = {c.key.name: (c.decision.value, c.cause) for c in delivery.candidates}
+    assert {name for name, d in decisions.items() if d == ("reconcile", None)} == expected
+    refused = {name for name, d in decisions.items() if d == ("skip", "filter")}
+    assert refused and not refused & expected
+    assert all(
+        c.reason.startswith("filter ") and c.reason.endswith(" is false")
+        for c in delivery.candidates
+        if c.cause == "filter"
+    )
 
 
 async def test_a_filter_that_fails_on_a_delivery_answers_422_after_queueing_the_others(
@@ -182,6 +193,10 @@ async def test_a_filter_that_fails_on_a_delivery_answers_422_after_queueing_the_
     assert "req.missing == 'x'" in answer["error"]
     await app.queue.settle()
     assert await reconciled(kube_server, namespace) == {"hello-world"}
+    # The inspector shows the one it requested, patched, on a failed delivery.
+    (delivery,) = app.journal.entries()
+    assert (delivery.http_status, delivery.failed) == (422, True)
+    assert [(c.key.name, c.patch) for c in delivery.candidates] == [("hello-world", "patched")]
 
 
 async def test_an_invalid_filter_is_not_ready_and_refused(

@@ -151,3 +151,9 @@ def test_the_poller_is_handed_the_poll_settings_themselves(tmp_path: Path) -> No
     finally:
         if running._ls_remote is not None:
             running._ls_remote.close()
+
+
+def test_a_webhook_secret_ref_is_checked_like_a_token_ref() -> None:
+    endpoint = {"secret_ref": {"namespace": "flux-system", "name": "Not A Name"}}
+    with pytest.raises(ConfigError, match=r"discovery\.endpoints\.github\.secret_ref\.name"):
+        load(config_file=None, overrides={"discovery": {"endpoints": {"github": endpoint}}})

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from receiver.config import StatusSettings, TokenSecretRef
+from receiver.config import SecretKeyRef, StatusSettings
 from receiver.events import ObjectRef
 from receiver.status.model import ForgeConfig, ForgeKind
 
@@ -36,7 +36,7 @@ def forge(**fields: Any) -> dict[str, Any]:
 def test_defaults() -> None:
     loaded = settings()
     assert (loaded.prefix, loaded.target_url) == ("flux", None)
-    assert loaded.forges[0].token_secret_ref == TokenSecretRef(
+    assert loaded.forges[0].token_secret_ref == SecretKeyRef(
         namespace="flux-system", name="github-status", key="token"
     )
     assert loaded.limits.max_queue == 1000
@@ -82,10 +82,8 @@ def test_namespace_token_refs_live_in_the_objects_namespace_and_never_fall_back(
         forges=[forge(namespace_token_secret_refs={"team-a": {"name": "gl", "key": "pat"}})]
     )
     gitlab = loaded.forges[0]
-    assert gitlab.token_ref("team-a") == TokenSecretRef(namespace="team-a", name="gl", key="pat")
-    assert gitlab.token_ref("team-b") == TokenSecretRef(
-        namespace="flux-system", name="github-status"
-    )
+    assert gitlab.token_ref("team-a") == SecretKeyRef(namespace="team-a", name="gl", key="pat")
+    assert gitlab.token_ref("team-b") == SecretKeyRef(namespace="flux-system", name="github-status")
     assert gitlab.token_ref(None) == gitlab.token_secret_ref
 
 
@@ -94,7 +92,7 @@ def test_only_namespace_tokens_is_allowed_and_other_namespaces_get_none() -> Non
         token_secret_ref=None, namespace_token_secret_refs={"team-a": {"name": "gl"}}
     )
     gitlab = settings(forges=[tenant_only]).forges[0]
-    assert gitlab.token_ref("team-a") == TokenSecretRef(namespace="team-a", name="gl")
+    assert gitlab.token_ref("team-a") == SecretKeyRef(namespace="team-a", name="gl")
     assert gitlab.token_ref("team-b") is None
 
 

@@ -242,7 +242,8 @@ def test_cluster_role_grants_what_the_code_calls() -> None:
     assert "patch" in verbs_on(group, f"{resources.RECEIVER.plural}/status")
     assert {"list", "watch"} <= verbs_on("", resources.SECRET.plural)
     for kind, (api_group, plural, _) in resources.FLUX_KINDS.items():
-        assert {"list", "watch", "patch"} <= verbs_on(api_group, plural), kind
+        # get: a Receiver with a CEL filter reads each object it names (filtering.py).
+        assert {"get", "list", "watch", "patch"} <= verbs_on(api_group, plural), kind
     assert verbs_on("", "events") == {"create"}  # ReconcileRequested (kube/recorder.py)
     for kind in argocd_kinds.KINDS.values():
         assert {"list", "watch", "patch"} <= verbs_on(kind.group, kind.plural), kind.kind
@@ -258,7 +259,9 @@ def test_cluster_role_grants_nothing_more() -> None:
             assert verbs == {"create"}, verbs
             continue
         assert (group, resource) in allowed, (group, resource)
-        assert verbs <= {"list", "watch", "patch"}, (resource, verbs)
+        assert verbs <= {"get", "list", "watch", "patch"}, (resource, verbs)
+        if (group, resource) not in {(g, p) for g, p, _ in resources.FLUX_KINDS.values()}:
+            assert "get" not in verbs, (resource, verbs)
     assert verbs_on("", "secrets") == {"list", "watch"}
     assert verbs_on("notification.toolkit.fluxcd.io", "receivers/status") == {"patch"}
     assert "nonResourceURLs" not in str(one("ClusterRole", "gitops-receiver"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.errors import AuthenticationFailed, ReceiverNotReady
+from receiver.errors import AuthenticationFailed, FilterFailed, ReceiverNotReady
 from receiver.events import GitPush, ImagePush, ObjectRef
 from receiver.inspector.capture import entry_for
 from receiver.inspector.journal import Decision, Entry, PatchState
@@ -113,14 +113,28 @@ def test_refused_deliveries_say_how_far_verification_got() -> None:
         outcome="not_ready",
     )
     assert not_ready.verification == "not reached"
-    # A delivery whose requests were refused (queue full) keeps its targets out of the journal.
+    # A delivery whose requests the queue refused carries no targets: it shows none.
     full = capture(
-        Delivery(
-            DISCOVERY_PATH, endpoint="github", source="github", event_type="push", targets=(REPO,)
-        ),
+        Delivery(DISCOVERY_PATH, endpoint="github", source="github", event_type="push"),
         status=503,
         outcome="unavailable",
     )
     assert full.verification == "verified" and full.candidates == []
+    # A Receiver whose CEL filter failed after queueing what it accepted shows those queued.
+    failed_filter = capture(
+        Delivery(
+            RECEIVER_PATH,
+            receiver="a/b",
+            source="gcr",
+            event_type="push",
+            targets=(REPO,),
+            error=FilterFailed("resource filter failed: x"),
+        ),
+        status=422,
+        outcome="filter_failed",
+    )
+    assert [(c.key.name, c.patch) for c in failed_filter.candidates] == [
+        ("fleet", PatchState.QUEUED)
+    ]
     bug = capture(Delivery(RECEIVER_PATH), status=500, outcome="error")
     assert (bug.endpoint, bug.source) == ("receiver (not resolved)", "unknown")

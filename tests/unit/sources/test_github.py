@@ -234,3 +234,10 @@ def test_form_encoded_body_without_a_usable_payload_field_is_malformed(form: byt
     github.verify(delivery, CREDS)
     with pytest.raises(MalformedPayload, match="payload"):
         github.parse(delivery)
+
+
+def test_an_empty_token_still_requires_a_signature() -> None:
+    """Flux (go-github) skips the check when the token is empty; gitops-receiver never does."""
+    unsigned = RawDelivery(headers={"x-github-event": "push"}, body=b"{}")
+    with pytest.raises(AuthenticationFailed, match="X-Hub-Signature-256 header missing"):
+        github.verify(unsigned, Credentials(token=b""))
