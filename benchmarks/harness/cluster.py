@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,15 @@ class Cluster:
         for pid in self.pids():
             pin(pid, cpus)
         pin(os.getpid(), cpus)
+
+    @contextlib.contextmanager
+    def pinned(self, cpus: str) -> Iterator[None]:
+        """API server, etcd and this driver on `cpus` meanwhile, then on every CPU again."""
+        self.pin_others(cpus)
+        try:
+            yield
+        finally:
+            self.pin_others("0,1")
 
     async def seed(self, total: int, *, repos: int, concurrency: int) -> None:
         assert self.api is not None

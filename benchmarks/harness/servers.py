@@ -28,6 +28,7 @@ from benchmarks.harness.payloads import (
     object_name,
 )
 from benchmarks.harness.processes import PYTHON, REPO_ROOT, SERVER_CPU, Process, log_tail, wait_http
+from receiver.routing.hooks import webhook_path
 from tests import envtest
 
 FLUX_VERSION = "v1.9.0"
@@ -52,6 +53,7 @@ async def start_ours(
         yaml.safe_dump(
             {
                 "trigger": {"workers": workers},
+                "write_receiver_status": False,  # Flux's controller writes them in its rows
                 "discovery": {
                     "endpoints": {
                         "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
@@ -135,30 +137,47 @@ def flux_binary() -> tuple[Path, Path] | str:
     return binary, crds
 
 
-async def create_flux_receivers(
-    bed: Bed, *, crd_dir: Path, objects: int, repos: list[int], repo_count: int
-) -> int:
-    """Install Flux's CRDs and one Receiver per pushed repository (listing the repository's
-    GitRepositories) plus one per probe object; returns how many Receivers there are."""
+def receiver_name(objects: int, repo: int) -> str:
+    """The Receiver for one pushed repository at one size (sizes differ in their members)."""
+    return f"n{objects}-repo-{repo:05d}"
+
+
+async def create_receivers(bed: Bed, *, objects: int, repos: list[int], repo_count: int) -> None:
+    """One Receiver per pushed repository (listing the repository's GitRepositories) plus one
+    per probe object, in FLUX_NS; both gitops-receiver and notification-controller serve them."""
+    receivers = []
+    for repo in repos:
+        members = [object_name(i) for i in range(repo, objects, repo_count)]
+        receivers.append(flux_receiver(receiver_name(objects, repo), members))
+    for k in range(PROBES):
+        receivers.append(flux_receiver(f"probe-{k:02d}", [(PROBE_NS, f"probe-{k:02d}")]))
+    await create_all(bed.api, receivers, concurrency=32)
+
+
+def hook_paths(*, objects: int, repos: list[int]) -> tuple[dict[int, str], list[str]]:
+    """gitops-receiver's (and Flux's) webhook paths: per pushed repository, and per probe."""
+
+    def path(name: str) -> str:
+        return str(webhook_path(token=TOKEN.encode(), name=name, namespace=FLUX_NS))
+
+    return (
+        {repo: path(receiver_name(objects, repo)) for repo in repos},
+        [path(f"probe-{k:02d}") for k in range(PROBES)],
+    )
+
+
+async def install_flux_crds(bed: Bed, *, crd_dir: Path) -> None:
     assert bed.cluster.server is not None
     await asyncio.to_thread(
         envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dir=crd_dir
     )
-    receivers = []
-    for repo in repos:
-        members = [object_name(i) for i in range(repo, objects, repo_count)]
-        receivers.append(flux_receiver(f"repo-{repo:05d}", members))
-    for k in range(PROBES):
-        receivers.append(flux_receiver(f"probe-{k:02d}", [(PROBE_NS, f"probe-{k:02d}")]))
-    await create_all(bed.api, receivers, concurrency=32)
-    return len(receivers)
 
 
 async def start_flux(
-    bed: Bed, *, binary: Path, extra: list[str], receivers: int
+    bed: Bed, *, binary: Path, extra: list[str], receivers: list[str]
 ) -> tuple[Process, int, dict[str, str]]:
-    """notification-controller watching every namespace; waits until all `receivers` are Ready.
-    Returns (process, receiver port, Receiver name -> webhook path)."""
+    """notification-controller watching every namespace; waits until the named Receivers are
+    Ready. Returns (process, receiver port, Receiver name -> webhook path)."""
     assert bed.cluster.server is not None
     ports = {name: envtest.free_port() for name in ("receiver", "metrics", "health", "events")}
     log = bed.work / f"notification-controller-{len(extra)}.log"
@@ -179,12 +198,12 @@ async def start_flux(
         env={**os.environ, "KUBECONFIG": str(bed.cluster.server.kubeconfig_path)},
     )
     await wait_http(f"http://127.0.0.1:{ports['health']}/readyz", proc=proc, log=log, timeout_s=120)
-    paths = await flux_paths(bed, count=receivers, proc=proc, log=log)
+    paths = await flux_paths(bed, names=set(receivers), proc=proc, log=log)
     return proc, ports["receiver"], paths
 
 
-async def flux_paths(bed: Bed, *, count: int, proc: Process, log: Path) -> dict[str, str]:
-    """Wait (bounded) until every Receiver is Ready with a webhook path; name -> path."""
+async def flux_paths(bed: Bed, *, names: set[str], proc: Process, log: Path) -> dict[str, str]:
+    """Wait (bounded) until the named Receivers are Ready with a webhook path; name -> path."""
     deadline = time.monotonic() + 300
     paths: dict[str, str] = {}
     while time.monotonic() < deadline:
@@ -200,9 +219,9 @@ async def flux_paths(bed: Bed, *, count: int, proc: Process, log: Path) -> dict[
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in status.get("conditions") or []
             )
-            if ready and status.get("webhookPath"):
+            if ready and status.get("webhookPath") and item["metadata"]["name"] in names:
                 paths[item["metadata"]["name"]] = status["webhookPath"]
-        if len(paths) >= count:
+        if len(paths) >= len(names):
             return paths
         await asyncio.sleep(1.0)
-    raise RuntimeError(f"only {len(paths)}/{count} Receivers became Ready within 300s")
+    raise RuntimeError(f"only {len(paths)}/{len(names)} Receivers became Ready within 300s")
