@@ -35,7 +35,7 @@ from receiver.inspector.tracker import Announce, Tracker
 from receiver.kube import argocd as argocd_kinds
 from receiver.kube import inventory, watching
 from receiver.kube.client import KubeClient
-from receiver.kube.patching import Cluster, LiveCluster
+from receiver.kube.patching import Cluster, LiveCluster, OwnPatches
 from receiver.kube.recorder import EventRecorder
 from receiver.metrics import Metrics
 from receiver.objects import raw, resources
@@ -81,8 +81,11 @@ class App:
         self.cluster: Cluster
         self._inventory_objects: list[dict[str, Any]] = []
         hard_refresh = settings.argocd.hard_refresh
+        self.own_patches = OwnPatches()
         if client is not None:
-            self.cluster = LiveCluster(client, hard_refresh=hard_refresh)
+            self.cluster = LiveCluster(
+                client, hard_refresh=hard_refresh, own_patches=self.own_patches
+            )
         else:
             assert settings.inventory is not None
             self._inventory_objects = inventory.load_objects(settings.inventory)
@@ -311,6 +314,7 @@ class App:
                     on_event,
                     namespace=namespace,
                     label_selector=discovery.label_selector,
+                    own_patches=self.own_patches,
                 )
         if self._wants_argocd():
             for kind in await argocd_kinds.served_kinds(client):
@@ -367,7 +371,9 @@ class App:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        own_patches: OwnPatches | None = None,
     ) -> None:
+        """Watch `resource`; MODIFIED events that only echo one of `own_patches` are skipped."""
         watch = _Watch(name=f"{resource.plural}.{resource.group or 'core'}")
         self._watches.append(watch)
         self._spawn(
@@ -380,6 +386,7 @@ class App:
                 namespace=namespace,
                 label_selector=label_selector,
                 field_selector=field_selector,
+                own_patches=own_patches,
             ),
             f"watch-{watch.name}",
         )
