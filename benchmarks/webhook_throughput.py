@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness import bed as beds
-from benchmarks.harness import servers
+from benchmarks.harness import pushrate, servers
 from benchmarks.harness.load import percentile
 from benchmarks.harness.measure import LoadPlan, Row, fmt, measure
-from benchmarks.harness.payloads import PROBES, entries_for, sample_repos
+from benchmarks.harness.payloads import PROBES, entries_for, object_name, sample_repos
 from benchmarks.harness.processes import Children, can_pin, rss_mib
 
 TARGET_SHARE_OF_CEILING = 0.5
@@ -40,13 +40,19 @@ TARGET_RSS_MIB = 200
 DISCOVERY_ROW = "gitops-receiver discovery /webhooks/github"
 RECEIVER_ROW = "gitops-receiver Receiver /hook/<digest>"
 CEILING_ROW = "(a) ceiling: minimal aiohttp HMAC+JSON"
+FLUX_RATE = "(b) notification-controller, client limits raised"
 
 
 async def run_ours(
-    bed: beds.Bed, args: argparse.Namespace, plan: LoadPlan, objects: int
+    bed: beds.Bed,
+    args: argparse.Namespace,
+    plan: LoadPlan,
+    objects: int,
+    rates: dict[str, float],
 ) -> list[Row]:
     """One gitops-receiver process per size, measured on the discovery path and then on the
-    Receiver path (one Receiver per pushed repository, as Flux's row uses)."""
+    Receiver path (one Receiver per pushed repository, as Flux's row uses); at the reference
+    size, each path's sustainable push rate too."""
     repos = sample_repos(objects, repos=args.repos, sample=args.sample_repos)
     await servers.create_receivers(bed, objects=objects, repos=repos, repo_count=args.repos)
     started = time.monotonic()
@@ -55,6 +61,7 @@ async def run_ours(
         tag=str(objects),
         workers=args.workers,
         log_level=args.log_level,
+        min_interval_s=args.min_interval_s,
         profile_dir=args.profile,
     )
     try:
@@ -87,9 +94,28 @@ async def run_ours(
             )
             row.rss_mib = rss_mib(proc.pid, field="VmHWM")
             rows.append(row)
+            if objects == reference(args.objects) and not args.skip_push_rate:
+                rates[name], _ = await pushrate.sustainable_rate(
+                    bed,
+                    label=name,
+                    base_url=f"http://127.0.0.1:{ports['webhook']}",
+                    entries=entries_for(repos, paths),
+                    members=members(repos, objects=objects, repo_count=args.repos),
+                    duration_s=args.push_rate_s,
+                )
         return rows
     finally:
         Children.stop(proc)
+
+
+def reference(sizes: list[int]) -> int:
+    """The size the targets compare at: 10,000 objects when measured."""
+    return 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
+
+
+def members(repos: list[int], *, objects: int, repo_count: int) -> list[list[tuple[str, str]]]:
+    """Per pushed repository (in `repos` order), the GitRepositories that point at it."""
+    return [[object_name(i) for i in range(repo, objects, repo_count)] for repo in repos]
 
 
 async def run_minimal(bed: beds.Bed, args: argparse.Namespace, plan: LoadPlan, objects: int) -> Row:
@@ -112,7 +138,12 @@ async def run_minimal(bed: beds.Bed, args: argparse.Namespace, plan: LoadPlan, o
 
 
 async def run_flux(
-    bed: beds.Bed, args: argparse.Namespace, plan: LoadPlan, objects: int, notes: list[str]
+    bed: beds.Bed,
+    args: argparse.Namespace,
+    plan: LoadPlan,
+    objects: int,
+    notes: list[str],
+    rates: dict[str, float],
 ) -> list[Row]:
     found = servers.flux_binary()
     if isinstance(found, str):
@@ -147,6 +178,17 @@ async def run_flux(
                 server_pid=proc.pid,
             )
             rows.append(row)
+            if extra and not args.skip_push_rate:  # Flux at its best: client limits raised
+                rates[FLUX_RATE], _ = await pushrate.sustainable_rate(
+                    bed,
+                    label=FLUX_RATE,
+                    base_url=f"http://127.0.0.1:{port}",
+                    entries=entries_for(
+                        repos, {repo: paths[name] for repo, name in zip(repos, names, strict=True)}
+                    ),
+                    members=members(repos, objects=objects, repo_count=args.repos),
+                    duration_s=args.push_rate_s,
+                )
         except RuntimeError as exc:
             notes.append(f"(b) {label} failed: {exc}")
             print(f"  (b) {label} failed: {exc}", flush=True)
@@ -156,7 +198,7 @@ async def run_flux(
     return rows
 
 
-def report(rows: list[Row], *, reference: int, notes: list[str]) -> None:
+def report(rows: list[Row], *, reference: int, notes: list[str], rates: dict[str, float]) -> None:
     print()
     print("=" * 132)
     print(
@@ -191,6 +233,13 @@ def report(rows: list[Row], *, reference: int, notes: list[str]) -> None:
                 f"{row.name} at {row.objects:,}: the server waited for a CPU "
                 f"{row.server_waiting:.0%} of the time (machine shared)"
             )
+    if rates:
+        print(
+            f"highest steady push rate at {reference:,} objects with webhook -> patch p99 under "
+            "1 s (pushes over the sampled repositories, offered at a fixed rate):"
+        )
+        for name, rate in rates.items():
+            print(f"  {name:<46} {rate:>8,.0f} pushes/s")
     for note in notes:
         print("note: " + note)
     print()
@@ -242,6 +291,20 @@ def report(rows: list[Row], *, reference: int, notes: list[str]) -> None:
             verdict(peak * 1.048576 < TARGET_RSS_MIB) if peak == peak else "n/a",
         )
     )
+    flux_rate = rates.get(FLUX_RATE)
+    for name in (RECEIVER_ROW, DISCOVERY_ROW):
+        ours_rate = rates.get(name)
+        what = f"{name.split()[1]} path: sustainable push rate >= 2x Flux's"
+        if ours_rate is not None and flux_rate:
+            lines.append(
+                (
+                    what,
+                    f"{ours_rate:,.0f} vs {flux_rate:,.0f} pushes/s = {ours_rate / flux_rate:.1f}x",
+                    verdict(ours_rate >= 2 * flux_rate),
+                )
+            )
+        else:
+            lines.append((what, "not measured", "n/a"))
     width = max(len(name) for name, _, _ in lines)
     for name, value, ok in lines:
         print(f"  {name:<{width}}  {ok:<8} {value}")
@@ -260,7 +323,8 @@ async def driver(args: argparse.Namespace) -> None:
         py_spy_dir=args.py_spy,
     )
     sizes = args.objects
-    reference = 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
+    at = reference(sizes)
+    rates: dict[str, float] = {}
     rows: list[Row] = []
     notes: list[str] = []
     async with beds.open_bed(args) as bed:
@@ -272,15 +336,15 @@ async def driver(args: argparse.Namespace) -> None:
         )
         for objects in sizes:
             await bed.cluster.seed(objects, repos=args.repos, concurrency=args.seed_concurrency)
-            rows.extend(await run_ours(bed, args, plan, objects))
-            if objects == reference:
+            rows.extend(await run_ours(bed, args, plan, objects, rates))
+            if objects == at:
                 if not args.skip_minimal:
                     rows.append(await run_minimal(bed, args, plan, objects))
                 if not args.skip_flux:
-                    rows.extend(await run_flux(bed, args, plan, objects, notes))
+                    rows.extend(await run_flux(bed, args, plan, objects, notes, rates))
         for size, elapsed in sorted(bed.cluster.seed_times.items()):
             notes.append(f"seeding up to {size:,} objects took {elapsed:.1f}s")
-    report(rows, reference=reference, notes=notes)
+    report(rows, reference=at, notes=notes, rates=rates)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -303,6 +367,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="DIR",
         help="sample each server under load with py-spy (pip install py-spy) into DIR",
     )
+    parser.add_argument(
+        "--push-rate-s",
+        type=float,
+        default=10.0,
+        help="seconds per step of the sustainable push rate search (default 10)",
+    )
+    parser.add_argument("--skip-push-rate", action="store_true")
     parser.add_argument("--skip-flux", action="store_true")
     parser.add_argument("--skip-minimal", action="store_true")
     return parser.parse_args(argv)

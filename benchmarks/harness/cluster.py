@@ -177,6 +177,8 @@ class Landed:
 
     times: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     values: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (wall-clock arrival, requestedAt value) per object, for pushes timed by wall clock
+    stamps: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
     total: int = 0
     timeline: list[float] = field(default_factory=list)
     started: float = 0.0  # when the watch was established
@@ -211,6 +213,7 @@ async def watch_landings(api: Api, landed: Landed, ready: asyncio.Event) -> None
                 continue
             landed.values[key] = value
             landed.times.setdefault(key, []).append(now)
+            landed.stamps.setdefault(key, []).append((time.time(), value))
             landed.timeline.append(now)
             landed.total += 1
 

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -41,8 +40,8 @@ async def start_ours(
     tag: str,
     workers: int,
     log_level: str,
+    min_interval_s: float | None = None,
     profile_dir: str | None = None,
-    extra_config: dict[str, Any] | None = None,
 ) -> tuple[Process, dict[str, int]]:
     """gitops-receiver with the discovery endpoint `/webhooks/github`; returns (process, ports
     by name: webhook, health, metrics)."""
@@ -52,14 +51,16 @@ async def start_ours(
     config.write_text(
         yaml.safe_dump(
             {
-                "trigger": {"workers": workers},
+                "trigger": {
+                    "workers": workers,
+                    **({} if min_interval_s is None else {"min_interval_s": min_interval_s}),
+                },
                 "write_receiver_status": False,  # Flux's controller writes them in its rows
                 "discovery": {
                     "endpoints": {
                         "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
                     }
                 },
-                **(extra_config or {}),
             }
         )
     )
@@ -114,27 +115,40 @@ async def start_minimal(bed: Bed) -> tuple[Process, int]:
 
 
 def flux_binary() -> tuple[Path, Path] | str:
-    """(notification-controller binary, its CRD folder), built once; or why not."""
-    root = os.environ.get("GITOPS_RECEIVER_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitops-receiver"
+    """(notification-controller binary, a folder of CRDs that includes its Receiver), built
+    once into the cache folder; or why not. The Flux test bed (scripts/build-flux.sh, all
+    controllers and CRDs) is used where it exists, else scripts/build-notification-controller.sh
+    builds this one controller."""
+    root = Path(
+        os.environ.get("GITOPS_RECEIVER_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gitops-receiver"
     )
-    binary = Path(root) / "flux" / f"notification-controller-{FLUX_VERSION}"
-    crds = Path(root) / "flux" / f"crds-{FLUX_VERSION}"
-    if not (binary.exists() and crds.is_dir()):
-        if shutil.which("go") is None:
-            return f"{binary} is missing and there is no Go toolchain to build it"
-        print(f"building notification-controller {FLUX_VERSION} (once)...", flush=True)
-        build = subprocess.run(
-            ["bash", str(REPO_ROOT / "scripts" / "build-notification-controller.sh"), FLUX_VERSION],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if build.returncode != 0:
-            tail = "\n".join((build.stdout + build.stderr).splitlines()[-10:])
-            return f"scripts/build-notification-controller.sh failed:\n{tail}"
-    return binary, crds
+    found = _built_flux(root)
+    if found is not None:
+        return found
+    binary = root / "flux" / f"notification-controller-{FLUX_VERSION}"
+    if shutil.which("go") is None:
+        return f"{binary} is missing and there is no Go toolchain to build it"
+    script = REPO_ROOT / "scripts" / "build-flux.sh"
+    if not script.exists():
+        script = REPO_ROOT / "scripts" / "build-notification-controller.sh"
+    print(f"building notification-controller {FLUX_VERSION} with {script.name} (once)...")
+    build = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=3600, check=False
+    )
+    if build.returncode != 0:
+        tail = "\n".join((build.stdout + build.stderr).splitlines()[-10:])
+        return f"scripts/{script.name} failed:\n{tail}"
+    return _built_flux(root) or f"{script.name} built no notification-controller {FLUX_VERSION}"
+
+
+def _built_flux(root: Path) -> tuple[Path, Path] | None:
+    for versions in sorted(root.glob("flux/*/versions")):
+        if f"notification-controller={FLUX_VERSION}" in versions.read_text().split():
+            return versions.parent / "notification-controller", versions.parent / "crds"
+    binary = root / "flux" / f"notification-controller-{FLUX_VERSION}"
+    crds = root / "flux" / f"crds-{FLUX_VERSION}"
+    return (binary, crds) if binary.exists() and crds.is_dir() else None
 
 
 def receiver_name(objects: int, repo: int) -> str:
