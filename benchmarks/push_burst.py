@@ -100,6 +100,7 @@ async def driver(args: argparse.Namespace) -> None:
                 tag=f"burst-{objects}",
                 workers=args.workers,
                 log_level=args.log_level,
+                min_interval_s=args.min_interval_s,
                 profile_dir=args.profile,
             )
             try:

@@ -74,6 +74,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, objects: list[int])
         default=32,
         help="gitops-receiver trigger.workers (default 32, as the service)",
     )
+    parser.add_argument(
+        "--min-interval-s",
+        type=float,
+        help="gitops-receiver trigger.min_interval_s (default: the service's)",
+    )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument(
         "--profile", metavar="DIR", help="run gitops-receiver under cProfile, stats into DIR"

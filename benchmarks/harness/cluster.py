@@ -11,6 +11,7 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,15 @@ class Cluster:
             pin(pid, cpus)
         pin(os.getpid(), cpus)
 
+    @contextlib.contextmanager
+    def pinned(self, cpus: str) -> Iterator[None]:
+        """API server, etcd and this driver on `cpus` meanwhile, then on every CPU again."""
+        self.pin_others(cpus)
+        try:
+            yield
+        finally:
+            self.pin_others("0,1")
+
     async def seed(self, total: int, *, repos: int, concurrency: int) -> None:
         assert self.api is not None
         if total <= self.seeded:
@@ -167,6 +177,8 @@ class Landed:
 
     times: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     values: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (wall-clock arrival, requestedAt value) per object, for pushes timed by wall clock
+    stamps: dict[tuple[str, str], list[tuple[float, str]]] = field(default_factory=dict)
     total: int = 0
     timeline: list[float] = field(default_factory=list)
     started: float = 0.0  # when the watch was established
@@ -201,6 +213,7 @@ async def watch_landings(api: Api, landed: Landed, ready: asyncio.Event) -> None
                 continue
             landed.values[key] = value
             landed.times.setdefault(key, []).append(now)
+            landed.stamps.setdefault(key, []).append((time.time(), value))
             landed.timeline.append(now)
             landed.total += 1
 

@@ -113,9 +113,10 @@ def runqueue_wait_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, *, field: str = "VmRSS") -> float:
+    """Resident memory of `pid` now (VmRSS) or at its peak so far (field="VmHWM")."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 

@@ -21,7 +21,8 @@ def _subject(events: tuple[Event, ...]) -> tuple[str | None, str | None, str | N
     """(repository, ref, commit) of the first push the delivery carries."""
     for event in events:
         if isinstance(event, GitPush):
-            urls = [normalize_git_url(url) for url in event.repo_urls]
+            # Routing normalised these URLs already: each is a cache hit.
+            urls = (normalize_git_url(url) for url in event.repo_urls)
             repository = next((u for u in urls if u), None) or event.repo_name
             if repository is None and event.repo_urls:
                 repository = event.repo_urls[0]

@@ -1,8 +1,11 @@
-"""A thin JSON client for the Kubernetes API on top of kubernetes_asyncio's auth and TLS.
+"""A thin JSON client for the Kubernetes API on kubernetes_asyncio's configuration.
 
-kubernetes_asyncio loads the kubeconfig (or the in-cluster service account) and signs each
-request; this module sends raw paths and JSON so every kind (core, Flux CRDs, any version)
-goes through one code path, and turns HTTP failures into errors by meaning (`errors.py`):
+kubernetes_asyncio loads the kubeconfig (or the in-cluster service account): server, TLS
+files, bearer token and its refresh hook. This module sends raw paths and JSON over its own
+aiohttp session, with a TLS context built from that configuration exactly as
+kubernetes_asyncio's REST client builds it, so every kind (core, Flux CRDs, any version) goes
+through one short code path: the generated client's request machinery cost more CPU than the
+reconcile patch itself. HTTP failures become errors by meaning (`errors.py`):
 404 `TargetNotFound`, 410 `ResourceExpired`, 429/5xx/connection `KubeUnavailable` (retry),
 any other 4xx `KubeRejected`.
 """
@@ -11,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
@@ -22,7 +27,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 from yarl import URL
 
-from receiver import __version__
+from receiver import __version__, fastjson
 from receiver.errors import (
     ConfigError,
     KubeConflict,
@@ -41,8 +46,19 @@ USER_AGENT = f"gitops-receiver/{__version__}"
 class KubeClient:
     """JSON over the API server. Create with `connect`, close with `close`."""
 
-    def __init__(self, api_client: k8s_client.ApiClient, *, source: str) -> None:
-        self._api = api_client
+    def __init__(
+        self, configuration: k8s_client.Configuration, *, source: str, max_connections: int = 128
+    ) -> None:
+        self._configuration = configuration
+        self._host = str(configuration.host).rstrip("/")
+        self._server_hostname: str | None = configuration.tls_server_name or None
+        self._proxy = _proxy_for(self._host, configured=configuration.proxy)
+        self._proxy_headers = configuration.proxy_headers
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max_connections, ssl=_ssl_context(configuration)),
+            trust_env=False,  # the proxy is decided once, above: no lookup per request
+            read_bufsize=2**21,  # a watch event can carry a large object (etcd allows 1.5 MiB)
+        )
         self.source = source
 
     @classmethod
@@ -68,22 +84,17 @@ class KubeClient:
                     client_configuration=configuration
                 )
                 source = "in-cluster service account"
+            return cls(configuration, source=source)
         except (ConfigException, OSError, TypeError, ValueError) as exc:
             where = f"kubeconfig {path}" if path else "in-cluster configuration"
             raise ConfigError(f"cannot load {where}: {_first_line(exc)}") from None
-        configuration.connection_pool_maxsize = 128
-        api_client = k8s_client.ApiClient(configuration)
-        # Audit logs and managedFields name the writer after the User-Agent's first segment.
-        api_client.user_agent = USER_AGENT
-        _resolve_proxy_once(api_client)
-        return cls(api_client, source=source)
 
     @property
     def server(self) -> str:
-        return str(self._api.configuration.host)
+        return self._host
 
     async def close(self) -> None:
-        await self._api.close()
+        await self._session.close()
 
     async def get(
         self, path: str, *, query: Mapping[str, str] | None = None, timeout_s: float = 30.0
@@ -115,7 +126,7 @@ class KubeClient:
                 if not line:
                     return
                 if line.strip():
-                    yield json.loads(line)
+                    yield fastjson.loads(line)
         finally:
             response.release()
 
@@ -133,7 +144,7 @@ class KubeClient:
             method, path, query=query, body=body, content_type=content_type, timeout_s=timeout_s
         )
         try:
-            payload: JsonObject = await response.json(content_type=None)
+            payload: JsonObject = fastjson.loads(await response.read())
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             raise KubeUnavailable(
                 f"{method} {path}: unreadable answer: {_first_line(exc)}"
@@ -158,16 +169,30 @@ class KubeClient:
             if stream
             else aiohttp.ClientTimeout(total=timeout_s)
         )
+        # Audit logs and managedFields name the writer after the User-Agent's first segment.
+        headers = {
+            "Content-Type": content_type,
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        # The library's own call does this per request too: it runs the refresh hook (the
+        # in-cluster loader's re-reads the rotated service account token).
+        token = await self._configuration.get_api_key_with_prefix("BearerToken")
+        if token:
+            headers["Authorization"] = token
+        url = self._host + path
+        if query:
+            url += "?" + urlencode(list(query.items()))
         try:
-            response: aiohttp.ClientResponse = await self._api.call_api(
-                path,
+            response = await self._session.request(
                 method,
-                query_params=list((query or {}).items()),
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
+                URL(url, encoded=True),
+                data=None if body is None else fastjson.dumps(body),
+                headers=headers,
+                timeout=timeout,
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+                server_hostname=self._server_hostname,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise KubeUnavailable(f"{method} {path}: {_first_line(exc)}") from exc
@@ -188,28 +213,30 @@ class KubeClient:
         )
 
 
-def _resolve_proxy_once(api_client: k8s_client.ApiClient) -> None:
-    """Decide the HTTP proxy for the API server once, not on every request.
+def _ssl_context(configuration: k8s_client.Configuration) -> ssl.SSLContext:
+    """The TLS context kubernetes_asyncio's REST client would build from `configuration`."""
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.disable_strict_ssl_verification:
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return context
 
-    kubernetes_asyncio's session trusts the environment, so aiohttp looks up `*_PROXY` in a
-    thread for every call: a thread hop per patch. The environment's answer for the API
-    server is fixed for the life of the process, so it is resolved here and the session
-    replaced by one that uses exactly that (or none).
-    """
-    rest = api_client.rest_client
-    if rest.proxy is None:
-        try:
-            proxy, _auth = get_env_proxy_for_url(URL(str(api_client.configuration.host)))
-            rest.proxy = str(proxy)
-        except LookupError:
-            rest.proxy = None
-    # Must reach into the private session: kubernetes_asyncio hard-codes trust_env=True, no option.
-    old = rest.pool_manager
-    connector = old.connector
-    old.detach()
-    rest.pool_manager = aiohttp.ClientSession(
-        connector=connector, trust_env=False, read_bufsize=2**21
-    )
+
+def _proxy_for(host: str, *, configured: str | None) -> str | None:
+    """The HTTP proxy for the API server, decided once: the configuration's, else the
+    environment's (`*_PROXY`, `NO_PROXY`), else none. Deciding it per request would cost
+    aiohttp a thread hop per patch."""
+    if configured:
+        return configured
+    try:
+        proxy, _auth = get_env_proxy_for_url(URL(host))
+    except LookupError:
+        return None
+    return str(proxy)
 
 
 def _error_for(

@@ -8,9 +8,11 @@ an Argo CD Application or ApplicationSet it is Argo CD's refresh annotation inst
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from receiver.errors import KubeRejected, TargetNotFound
 from receiver.events import ObjectRef
 from receiver.kube import argocd as argocd_kinds
 from receiver.kube.client import KubeClient
@@ -90,10 +92,61 @@ def _resource(api_version: str, kind: str) -> ResourceType:
     return resource_for(kind=kind, api_version=api_version, preferred_versions={})
 
 
+class OwnPatches:
+    """The reconcile stamps we are writing, until the watch echoes them back.
+
+    The first watched state of an object that carries one of our stamps is the state our own
+    merge patch made (the stamp is new), and it differs from the state before only by that
+    annotation: its consumer may skip it. The stamp is registered before the patch is sent, so
+    the echo cannot outrun it. `watching` asks `consume` for MODIFIED events of a live watch
+    only (a live watch delivers every earlier change first; a re-list may not). Stamps whose
+    echo never comes (an object outside every watch) are dropped oldest first past `limit`.
+    """
+
+    def __init__(self, *, limit: int = 10_000) -> None:
+        self._stamps: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def expect(self, target: ObjectRef, requested_at: str) -> None:
+        key = (target.kind, target.namespace, target.name)
+        self._stamps[key] = requested_at
+        self._stamps.move_to_end(key)
+        if len(self._stamps) > self._limit:
+            self._stamps.popitem(last=False)
+
+    def forget(self, target: ObjectRef, requested_at: str) -> None:
+        """The patch failed: no echo will come."""
+        key = (target.kind, target.namespace, target.name)
+        if self._stamps.get(key) == requested_at:
+            del self._stamps[key]
+
+    def consume(self, *, kind: str, namespace: str, name: str, obj: Mapping[str, Any]) -> bool:
+        """True (once) when `obj` is the state our own patch made."""
+        key = (kind, namespace, name)
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            return False
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(REQUESTED_AT) != stamp:
+            return False
+        del self._stamps[key]
+        return True
+
+
 class LiveCluster:
-    def __init__(self, client: KubeClient, *, hard_refresh: bool = False) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        hard_refresh: bool = False,
+        own_patches: OwnPatches | None = None,
+    ) -> None:
         self._client = client
         self._hard_refresh = hard_refresh
+        self._own_patches = own_patches
 
     async def request_reconcile(
         self,
@@ -111,7 +164,17 @@ class LiveCluster:
             hard_refresh=self._hard_refresh,
             annotations=annotations,
         )
-        patched = await self._client.merge_patch(path, patch)
+        # Only Flux's requestedAt patch carries a stamp its echo can be known by.
+        flux_patch = reconcile_patch(requested_at, annotations=annotations)
+        own = self._own_patches if patch == flux_patch else None
+        if own is not None:
+            own.expect(target, requested_at)
+        try:
+            patched = await self._client.merge_patch(path, patch)
+        except (TargetNotFound, KubeRejected):  # refused: no echo will come
+            if own is not None:
+                own.forget(target, requested_at)
+            raise
         uid = (patched.get("metadata") or {}).get("uid")
         return str(uid) if uid else None
 

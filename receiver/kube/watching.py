@@ -20,6 +20,7 @@ from receiver import backoff
 from receiver.config import WatchSettings
 from receiver.errors import KubeError, KubeErrorFromEvent, KubeRejected, ResourceExpired
 from receiver.kube.client import JsonObject, KubeClient
+from receiver.kube.patching import OwnPatches
 from receiver.objects import raw
 from receiver.objects.resources import ResourceType
 
@@ -48,9 +49,11 @@ async def watch_forever(
     namespace: str | None = None,
     label_selector: str | None = None,
     field_selector: str | None = None,
+    own_patches: OwnPatches | None = None,
     rng: random.Random | None = None,
 ) -> None:
-    """Run until cancelled. `on_event(type, object)` sees ADDED, MODIFIED and DELETED."""
+    """Run until cancelled. `on_event(type, object)` sees ADDED, MODIFIED and DELETED, except
+    the MODIFIED events that only echo one of `own_patches` (our reconcile annotation)."""
     jitter = rng or random.Random()
     selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
     base_query = {key: value for key, value in selectors.items() if value}
@@ -79,7 +82,9 @@ async def watch_forever(
             async for event in client.stream(
                 path, query=query, timeout_s=settings.watch_timeout_s + 30
             ):
-                resource_version = _apply(event, resource, known, on_event) or resource_version
+                resource_version = (
+                    _apply(event, resource, known, on_event, own_patches) or resource_version
+                )
                 failures = 0
         except ResourceExpired:
             logger.info("watch_expired_relisting")
@@ -111,6 +116,7 @@ def _apply(
     resource: ResourceType,
     known: dict[tuple[str, str], str],
     on_event: OnEvent,
+    own_patches: OwnPatches | None = None,
 ) -> str | None:
     """Handle one watch event; returns the resourceVersion to resume from, if it moved."""
     kind = event.get("type")
@@ -127,6 +133,12 @@ def _apply(
         known.pop(key, None)
     elif kind in (raw.ADDED, raw.MODIFIED):
         known[key] = str(version)
+        if (
+            kind == raw.MODIFIED
+            and own_patches is not None
+            and own_patches.consume(kind=resource.kind, namespace=key[0], name=key[1], obj=obj)
+        ):
+            return str(version)
     else:
         return None
     on_event(str(kind), _typed(obj, resource))

@@ -25,6 +25,8 @@ REASON_TOKEN_NOT_FOUND = "TokenNotFound"
 REASON_UNSUPPORTED_TYPE = "UnsupportedType"
 REASON_INVALID_CEL = "InvalidCELExpression"
 REASON_VALIDATION_FAILED = "ValidationFailed"
+TERMINAL_REASONS = frozenset({REASON_INVALID_CEL, REASON_VALIDATION_FAILED})
+STALLED = "Stalled"
 GENERIC_OIDC = "generic-oidc"
 # Flux's `DefaultOIDCAudience`: the `aud` a provider expects when it names none.
 DEFAULT_OIDC_AUDIENCE = "notification-controller"
@@ -460,7 +462,8 @@ def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
     flips; otherwise the existing time is kept, as Kubernetes conditions require.
     A suspended Receiver's status is left untouched, as notification-controller leaves it.
     A `reconcile.fluxcd.io/requestedAt` annotation is echoed in `lastHandledReconcileAt`,
-    which is what `flux reconcile receiver` waits for.
+    which is what `flux reconcile receiver` waits for. A spec Flux fails terminally (invalid
+    CEL, generic-oidc rules) is also `Stalled`, as Flux marks it; any other state is not.
     """
     if entry.suspended:
         return None
@@ -480,22 +483,44 @@ def status_patch(entry: ReceiverEntry, *, now: str) -> dict[str, Any] | None:
             else now
         ),
     }
+    old_stalled = next((c for c in conditions if c.get("type") == STALLED), None)
+    stalled = None
+    if entry.reason in TERMINAL_REASONS:
+        stalled = {
+            "type": STALLED,
+            "status": "True",
+            "observedGeneration": entry.generation,
+            "reason": entry.reason,
+            "message": entry.message,
+            "lastTransitionTime": (
+                old_stalled.get("lastTransitionTime") if old_stalled is not None else now
+            ),
+        }
     handled = entry.requested_at or current.get("lastHandledReconcileAt")
     unchanged = (
-        current.get("lastHandledReconcileAt") == handled
+        (
+            old_stalled is None
+            if stalled is None
+            else old_stalled is not None and _same(old_stalled, stalled)
+        )
+        and current.get("lastHandledReconcileAt") == handled
         and current.get("webhookPath") == entry.path
         and current.get("observedGeneration") == entry.generation
         and old_ready is not None
-        and all(old_ready.get(field) == value for field, value in ready.items())
+        and _same(old_ready, ready)
     )
     if unchanged:
         return None
-    others = [c for c in conditions if c.get("type") != READY]
+    others = [c for c in conditions if c.get("type") not in (READY, STALLED)]
     written: dict[str, Any] = {
         "webhookPath": entry.path,
         "observedGeneration": entry.generation,
-        "conditions": [*others, ready],
+        "conditions": [*others, ready, *([stalled] if stalled else [])],
     }
     if handled is not None:
         written["lastHandledReconcileAt"] = handled
     return {"status": written}
+
+
+def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return all(old.get(field) == value for field, value in new.items())

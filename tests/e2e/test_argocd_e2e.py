@@ -79,6 +79,15 @@ def application_set(name: str, repo: str, revision: str) -> dict[str, Any]:
     }
 
 
+COLLECTIONS = {"Application": APPS, "ApplicationSet": SETS}
+COLLECTIONS |= {"GitRepository": SOURCE, "Kustomization": KUSTOMIZE}
+
+
+async def create(server: envtest.KubeTestServer, ns: str, *bodies: dict[str, Any]) -> None:
+    for body in bodies:
+        await kube(server, "POST", COLLECTIONS[body["kind"]].format(ns=ns), body=body)
+
+
 async def secret(server: envtest.KubeTestServer, ns: str, data: dict[str, str]) -> None:
     encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
     await kube(
@@ -181,10 +190,10 @@ async def test_push_refreshes_exactly_the_matching_argocd_objects(
             "web-only", {"repoURL": repo, "path": "apps/web", "targetRevision": "main"}, paths="."
         ),
         application("api-only", {"repoURL": repo, "path": "apps/api"}, paths=".;/common"),
+        application_set("set-head", repo, "HEAD"),
+        application_set("set-rc", repo, "rc"),
     ):
-        await kube(kube_server, "POST", APPS.format(ns=ns), body=body)
-    for body in (application_set("set-head", repo, "HEAD"), application_set("set-rc", repo, "rc")):
-        await kube(kube_server, "POST", SETS.format(ns=ns), body=body)
+        await create(kube_server, ns, body)
     async with running_app(kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns)) as app:
         await indexed(app, 6)
         body, headers = github_push(f"acme/{ns}", "refs/heads/main", ["apps/api/deploy.yaml"])
@@ -222,22 +231,20 @@ async def test_one_push_refreshes_flux_and_argocd_objects_together(
     ApplicationSet of one repository, all from one delivery."""
     ns = hooks
     repo = f"https://github.test/acme/{ns}"
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        SOURCE.format(ns=ns),
-        body={
+        ns,
+        {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
             "metadata": {"name": "fleet"},
             "spec": {"url": repo, "interval": "10m", "ref": {"branch": "main"}},
         },
     )
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        KUSTOMIZE.format(ns=ns),
-        body={
+        ns,
+        {
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
             "metadata": {"name": "apps"},
@@ -245,13 +252,12 @@ async def test_one_push_refreshes_flux_and_argocd_objects_together(
         },
     )
     ssh = f"git@github.test:acme/{ns}.git"
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        APPS.format(ns=ns),
-        body=application("web", {"repoURL": ssh, "path": "apps", "targetRevision": "main"}),
+        ns,
+        application("web", {"repoURL": ssh, "path": "apps", "targetRevision": "main"}),
     )
-    await kube(kube_server, "POST", SETS.format(ns=ns), body=application_set("all", repo, "HEAD"))
+    await create(kube_server, ns, application_set("all", repo, "HEAD"))
     async with running_app(kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns)) as app:
         await indexed(app, 2)
 
@@ -278,12 +284,7 @@ async def test_one_push_refreshes_flux_and_argocd_objects_together(
 async def test_hard_refresh_is_an_option(kube_server: envtest.KubeTestServer, hooks: str) -> None:
     ns = hooks
     repo = f"https://github.test/acme/{ns}"
-    await kube(
-        kube_server,
-        "POST",
-        APPS.format(ns=ns),
-        body=application("web", {"repoURL": repo, "path": "apps"}),
-    )
+    await create(kube_server, ns, application("web", {"repoURL": repo, "path": "apps"}))
     async with running_app(
         kubeconfig=kube_server.kubeconfig_path,
         discovery=discovery(ns),
@@ -301,11 +302,10 @@ async def test_disabled_argocd_support_watches_nothing(
     kube_server: envtest.KubeTestServer, hooks: str
 ) -> None:
     ns = hooks
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        APPS.format(ns=ns),
-        body=application("web", {"repoURL": f"https://github.test/acme/{ns}", "path": "apps"}),
+        ns,
+        application("web", {"repoURL": f"https://github.test/acme/{ns}", "path": "apps"}),
     )
     async with running_app(
         kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns), argocd={"enabled": False}
@@ -347,7 +347,7 @@ async def test_harbor_push_refreshes_applications_of_the_chart(
             },
         ),
     ):
-        await kube(kube_server, "POST", APPS.format(ns=ns), body=body)
+        await create(kube_server, ns, body)
     async with running_app(kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns)) as app:
         await indexed(app, 3)
         delivery = delivery_fixtures.load("harbor", "push_artifact")
@@ -368,11 +368,10 @@ async def test_refresh_is_retried_like_a_flux_patch(
     fault_proxy: faultproxy.FaultProxy,
 ) -> None:
     ns = hooks
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        APPS.format(ns=ns),
-        body=application("web", {"repoURL": f"https://github.test/acme/{ns}", "path": "apps"}),
+        ns,
+        application("web", {"repoURL": f"https://github.test/acme/{ns}", "path": "apps"}),
     )
     assert fault_proxy.kubeconfig_path is not None
     async with running_app(
@@ -421,13 +420,10 @@ async def test_application_reports_the_commit_status_of_the_push(
         content_type="application/merge-patch+json",
         body={"data": {"api": base64.b64encode(API_TOKEN.encode()).decode()}},
     )
-    await kube(
+    await create(
         kube_server,
-        "POST",
-        APPS.format(ns=ns),
-        body=application(
-            "web", {"repoURL": "https://github.test/acme/fleet", "targetRevision": "main"}
-        ),
+        ns,
+        application("web", {"repoURL": "https://github.test/acme/fleet", "targetRevision": "main"}),
     )
     status = {
         "cluster": "e2e",
@@ -513,8 +509,8 @@ async def test_routes_explains_argocd_objects_of_the_live_cluster(
         application("staging", {"repoURL": repo, "path": "apps", "targetRevision": "staging"}),
     ):
         body["metadata"]["labels"] = {"sync": "fast"}
-        await kube(kube_server, "POST", APPS.format(ns=ns), body=body)
-    await kube(kube_server, "POST", SETS.format(ns=ns), body=application_set("set", repo, "HEAD"))
+        await create(kube_server, ns, body)
+    await create(kube_server, ns, application_set("set", repo, "HEAD"))
     report = routes_cli(
         "--kubeconfig",
         str(kube_server.kubeconfig_path),

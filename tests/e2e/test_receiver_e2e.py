@@ -172,6 +172,10 @@ async def test_status_is_written_like_flux_and_follows_the_secret(
     )
     (ready,) = missing["status"]["conditions"]
     assert ready["status"] == "False" and ready["reason"] == "TokenNotFound"
+    # No token, no path: the path the token would give is unknown (404), as in Flux.
+    assert (await post(app, flux_path(TOKEN, "gh", namespace), PUSH, github_headers(PUSH)))[
+        0
+    ] == 404
 
     await make_secret(kube_server, namespace, "webhook-token", TOKEN)
     path = await ready_receiver(app, kube_server, namespace, "gh")

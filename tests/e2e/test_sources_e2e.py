@@ -374,8 +374,13 @@ async def test_generic_oidc_receiver_without_validations_is_refused_like_flux(
         lambda: kube(kube_server, "GET", RECEIVERS.format(ns=namespace) + "/ci"),
         check=lambda r: bool(r.get("status", {}).get("conditions")),
     )
-    (ready,) = receiver["status"]["conditions"]
-    assert (ready["status"], ready["reason"]) == ("False", "ValidationFailed")
+    ready, stalled = receiver["status"]["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == (
+        "Ready",
+        "False",
+        "ValidationFailed",
+    )
+    assert (stalled["type"], stalled["status"]) == ("Stalled", "True")
     assert "at least one validation is required" in ready["message"]
     status, _ = await post(
         app, flux_path(b"", "ci", namespace), b"{}", {"Authorization": "Bearer x"}

@@ -32,6 +32,7 @@ PURE_MODULES = frozenset(
         "receiver.dedupe",
         "receiver.errors",
         "receiver.events",
+        "receiver.fastjson",
         "receiver.inspector",
         "receiver.inspector.journal",
         "receiver.inspector.views",

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from receiver.config import WatchSettings
+from receiver.events import ObjectRef
 from receiver.kube import watching
 from receiver.kube.client import KubeClient
+from receiver.kube.patching import LiveCluster, OwnPatches
 from receiver.objects import raw, resources
 from tests import envtest
 from tests.support import faultproxy
@@ -38,7 +40,7 @@ class Seen:
 
 @contextlib.asynccontextmanager
 async def watching_repos(
-    kubeconfig: Any, namespace: str
+    kubeconfig: Any, namespace: str, *, own_patches: OwnPatches | None = None
 ) -> AsyncIterator[tuple[Seen, watching.WatchState]]:
     client = await KubeClient.connect(kubeconfig=kubeconfig)
     seen, state = Seen(), watching.WatchState()
@@ -50,6 +52,7 @@ async def watching_repos(
             settings=FAST,
             state=state,
             namespace=namespace,
+            own_patches=own_patches,
         )
     )
     try:
@@ -99,6 +102,35 @@ async def test_watch_lists_then_streams_changes(
         await kube(kube_server, "DELETE", GITREPOS.format(ns=namespace) + "/after")
         await eventually(lambda: current(seen), check=lambda n: n == {"before": "https://b/y"})
         assert ("DELETED", "after") in seen.events
+
+
+async def test_the_echo_of_our_own_reconcile_patch_is_skipped_and_nothing_else(
+    kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    await make_repo(kube_server, namespace, "app")
+    own = OwnPatches()
+    async with watching_repos(kube_server.kubeconfig_path, namespace, own_patches=own) as (
+        seen,
+        _,
+    ):
+        client = await KubeClient.connect(kubeconfig=kube_server.kubeconfig_path)
+        try:
+            cluster = LiveCluster(client, own_patches=own)
+            target = ObjectRef("source.toolkit.fluxcd.io/v1", "GitRepository", namespace, "app")
+            await cluster.request_reconcile(target, requested_at="2026-11-30T10:00:00.0Z")
+            await eventually(lambda: asyncio.sleep(0, len(own)), check=lambda n: n == 0)
+            # Someone else's change right after ours is delivered as usual.
+            await kube(
+                kube_server,
+                "PATCH",
+                GITREPOS.format(ns=namespace) + "/app",
+                body={"spec": {"url": "https://b/y"}},
+                content_type="application/merge-patch+json",
+            )
+            await eventually(lambda: current(seen), check=lambda n: n == {"app": "https://b/y"})
+        finally:
+            await client.close()
+    assert seen.events == [("ADDED", "app"), ("MODIFIED", "app")]
 
 
 async def test_watch_resumes_after_api_server_restart(

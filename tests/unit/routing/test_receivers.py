@@ -286,3 +286,34 @@ def test_an_invalid_filter_makes_the_receiver_not_ready_like_flux(
     assert entry.reason == "InvalidCELExpression"
     assert entry.message.startswith("Reconciliation failed terminally due to configuration error: ")
     assert problem in entry.message
+
+
+def test_a_terminal_failure_is_also_stalled_and_the_condition_goes_once_fixed() -> None:
+    table, _ = _compiling_table()
+    table.apply_secret("ADDED", secret("flux-system", "token", b"my-secret-token"))
+    table.apply_receiver("ADDED", receiver(resourceFilter="req.ref =="))
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None
+    patch = status_patch(entry, now="2026-11-26T10:00:00Z")
+    assert patch is not None
+    ready, stalled = patch["status"]["conditions"]
+    assert (ready["type"], ready["status"], ready["reason"]) == (
+        "Ready",
+        "False",
+        "InvalidCELExpression",
+    )
+    assert (stalled["type"], stalled["status"], stalled["reason"]) == (
+        "Stalled",
+        "True",
+        "InvalidCELExpression",
+    )
+    table.apply_receiver("MODIFIED", receiver(resourceFilter="req.ref ==", status=patch["status"]))
+    settled = table.entry(("flux-system", "github-receiver"))
+    assert settled is not None and status_patch(settled, now="2026-11-26T10:01:00Z") is None
+    fixed = receiver(generation=2, resourceFilter="req.ref == 'x'", status=patch["status"])
+    table.apply_receiver("MODIFIED", fixed)
+    entry = table.entry(("flux-system", "github-receiver"))
+    assert entry is not None
+    again = status_patch(entry, now="2026-11-26T10:02:00Z")
+    assert again is not None
+    assert [c["type"] for c in again["status"]["conditions"]] == ["Ready"]
