@@ -200,7 +200,9 @@ def application_record(obj: Mapping[str, Any]) -> ApplicationRecord | None:
         )
         sources.append(_raw_source(dry, paths_value))
     else:
-        listed = [s for s in spec.get("sources") or () if isinstance(s, Mapping)]
+        sources_value = spec.get("sources")
+        items = sources_value if isinstance(sources_value, list) else []
+        listed = [s for s in items if isinstance(s, Mapping)]
         if not listed and raw.mapping(spec.get("source")):
             listed = [raw.mapping(spec.get("source"))]
         sources.extend(_raw_source(source, paths_value) for source in listed)
@@ -241,7 +243,7 @@ _MAX_GENERATOR_DEPTH: Final = 4
 def _collect_generators(value: object, *, found: list[GitGenerator], depth: int) -> bool:
     """Append the Git generators under `value`; True when a plugin generator is among them."""
     plugin = False
-    if depth > _MAX_GENERATOR_DEPTH or not isinstance(value, Sequence):
+    if depth > _MAX_GENERATOR_DEPTH or not isinstance(value, list):
         return plugin
     for item in value:
         generator = raw.mapping(item)

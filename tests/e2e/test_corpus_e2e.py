@@ -51,7 +51,16 @@ OBJECTS: dict[str, tuple[str, dict[str, str], str | None]] = {
     "gl-other": ("http://example.com/jsmith/other", {"branch": "master"}, None),
     "rcv-target": ("https://example.org/receiver/target", {"branch": "main"}, None),
 }
-GITLAB_EVENTS = {"push": "Push Hook", "tag_push": "Tag Push Hook"}
+# The X-Gitlab-Event header GitLab's documentation gives with each example (system_*: System Hook).
+GITLAB_EVENTS = {
+    "push": "Push Hook",
+    "tag_push": "Tag Push Hook",
+    "deployment": "Deployment Hook",
+    "feature_flag": "Feature Flag Hook",
+    "member_add": "Member Hook",
+    "project_create": "Project Hook",
+    "subgroup_create": "Subgroup Hook",
+}
 
 
 def github_corpus() -> list[Path]:

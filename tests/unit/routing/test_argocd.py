@@ -127,3 +127,30 @@ def test_refresh_patch_per_kind() -> None:
 def test_objects_without_name_or_namespace_are_not_records() -> None:
     assert argocd.record_from_object({"kind": "Application", "metadata": {"name": "x"}}) is None
     assert argocd.record_from_object({"kind": "GitRepository", "metadata": {}}) is None
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"sources": 5, "source": {"repoURL": "https://github.com/example/fleet"}},
+        {"sources": "abc", "source": {"repoURL": "https://github.com/example/fleet"}},
+        {"sources": [None, 3], "source": {"repoURL": "https://github.com/example/fleet"}},
+    ],
+)
+def test_mistyped_sources_never_raise(spec: dict[str, object]) -> None:
+    """A hand-written inventory may hold anything; the record then falls back to `source`."""
+    obj = {"kind": "Application", "metadata": {"name": "a", "namespace": "b"}, "spec": spec}
+    record = argocd.record_from_object(obj)
+    assert isinstance(record, argocd.ApplicationRecord)
+    assert [s.repo_url for s in record.sources] == ["https://github.com/example/fleet"]
+
+
+def test_mistyped_generators_never_raise() -> None:
+    obj = {
+        "kind": "ApplicationSet",
+        "metadata": {"name": "a", "namespace": "b"},
+        "spec": {"generators": [5, {"git": "x"}, {"matrix": {"generators": 7}}]},
+    }
+    record = argocd.record_from_object(obj)
+    assert isinstance(record, argocd.ApplicationSetRecord)
+    assert record.generators == () and record.every_push is False
