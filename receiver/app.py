@@ -21,7 +21,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,15 +380,37 @@ class App:
                     own_patches=self.own_patches,
                 )
         if self._wants_argocd():
-            for kind in await argocd_kinds.served_kinds(client):
-                for namespace in discovery.namespaces or (None,):
-                    self._watch(
-                        client,
-                        kind,
-                        self._argocd_feed(kind.kind),
-                        namespace=namespace,
-                        label_selector=discovery.label_selector,
-                    )
+            served = await argocd_kinds.served_kinds(client)
+            self._watch_argocd(client, served)
+            if len(served) < len(argocd_kinds.KINDS):
+                self._spawn(self._recheck_argocd(client, served), "argocd-recheck")
+
+    def _watch_argocd(self, client: KubeClient, kinds: Sequence[resources.ResourceType]) -> None:
+        discovery = self.settings.discovery
+        for kind in kinds:
+            for namespace in discovery.namespaces or (None,):
+                self._watch(
+                    client,
+                    kind,
+                    self._argocd_feed(kind.kind),
+                    namespace=namespace,
+                    label_selector=discovery.label_selector,
+                )
+
+    async def _recheck_argocd(
+        self, client: KubeClient, served: Sequence[resources.ResourceType]
+    ) -> None:
+        """Argo CD installed after start-up: every `argocd.recheck_interval_s`, start the
+        watches of the kinds served since (until both are)."""
+        watched = {kind.kind for kind in served}
+        while len(watched) < len(argocd_kinds.KINDS):
+            await asyncio.sleep(self.settings.argocd.recheck_interval_s)
+            found = await argocd_kinds.served_kinds(client, quiet=True)
+            new = [kind for kind in found if kind.kind not in watched]
+            if new:
+                log.info("argocd_watch_started", kinds=[kind.kind for kind in new])
+                self._watch_argocd(client, new)
+                watched.update(kind.kind for kind in new)
 
     def _wants_argocd(self) -> bool:
         """Argo CD objects are indexed for the discovery endpoints and commit statuses."""

@@ -150,6 +150,8 @@ class ArgoCdSettings(BaseModel):
     # `argocd.argoproj.io/refresh: hard` instead of `normal`: also drops Argo CD's manifest
     # cache for the Application (costly on the repo-server; Argo CD's own webhook never does).
     hard_refresh: bool = False
+    # Where the CRDs are not served yet, how often to ask again (Argo CD installed later).
+    recheck_interval_s: float = Field(default=300.0, gt=0)
 
 
 class WatchSettings(BaseModel):

@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 from receiver.app import App
 from tests import envtest
 from tests.support import delivery_fixtures, faultproxy
+from tests.support.argocd_fixtures import fetch_crds
 from tests.support.forges import EmulatedGitHub
 from tests.support.running import eventually, kube, running_app
 
@@ -597,3 +598,36 @@ async def test_dry_run_logs_the_refresh_patch(tmp_path: Path) -> None:
     assert [(p["target"], p["patch"]) for p in patches] == [
         ("Application/argocd/web", {"metadata": {"annotations": {REFRESH: "normal"}}})
     ]
+
+
+async def test_argocd_installed_after_start_up_is_picked_up(
+    argocd_crds: list[envtest.CrdInfo],
+) -> None:
+    """A cluster without Argo CD: Flux alone, then Argo CD's CRDs appear and the next
+    re-check starts the watches, so a push refreshes the new Application."""
+    binaries = envtest.locate_binaries(build=False)
+    folder = fetch_crds()
+    assert not isinstance(binaries, str) and not isinstance(folder, str)
+    with envtest.running_server(binaries=binaries) as server:
+        ns = "argocd"
+        await kube(server, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
+        await secret(server, ns, {"github": TOKEN, "harbor": HARBOR_TOKEN})
+        async with running_app(
+            kubeconfig=server.kubeconfig_path,
+            discovery=discovery(ns),
+            argocd={"recheck_interval_s": 0.2},
+        ) as app:
+            body, headers = github_push("acme/late", "refs/heads/main", None)
+            assert (await post(app, "github", body, headers))["targets"] == 0
+            await asyncio.to_thread(
+                envtest.install_crds, kubeconfig_path=server.kubeconfig_path, crd_dir=folder
+            )
+            await create(
+                server, ns, application("web", {"repoURL": "https://github.test/acme/late"})
+            )
+            await indexed(app, 1)
+            body, headers = github_push("acme/late", "refs/heads/main", ["a.yaml"])
+            assert (await post(app, "github", body, headers))["targets"] == 1
+            await app.queue.settle()
+            apps = await annotations(server, APPS.format(ns=ns))
+    assert apps["web"] == {REFRESH: "normal"}
