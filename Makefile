@@ -37,7 +37,7 @@ format: $(STAMP)
 
 ## bench: the benchmark scripts (they print figures; they are not tests)
 bench: $(STAMP)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
 
 ## envtest: build the test kube-apiserver and etcd once into ~/.cache/gitops-receiver
 envtest:
