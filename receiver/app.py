@@ -92,13 +92,18 @@ class App:
         self.own_patches = OwnPatches()
         if client is not None:
             self.cluster = LiveCluster(
-                client, hard_refresh=hard_refresh, own_patches=self.own_patches
+                client,
+                hard_refresh=hard_refresh,
+                own_patches=self.own_patches,
+                take_hydration=self._take_hydration,
             )
         else:
             assert settings.inventory is not None
             self._inventory_objects = inventory.load_objects(settings.inventory)
             self.cluster = inventory.InventoryCluster(
-                self._inventory_objects, hard_refresh=hard_refresh
+                self._inventory_objects,
+                hard_refresh=hard_refresh,
+                take_hydration=self._take_hydration,
             )
         for endpoint in settings.discovery.endpoints:
             if endpoint not in ROUTABLE_ENDPOINTS or endpoint_source(endpoint) is None:
@@ -411,6 +416,10 @@ class App:
                 log.info("argocd_watch_started", kinds=[kind.kind for kind in new])
                 self._watch_argocd(client, new)
                 watched.update(kind.kind for kind in new)
+
+    def _take_hydration(self, ref: ObjectRef) -> bool:
+        """For the cluster's refresh patch: did a routed push ask this Application to hydrate?"""
+        return self.discovery.take_hydration(ref)
 
     def _wants_argocd(self) -> bool:
         """Argo CD objects are indexed for the discovery endpoints and commit statuses."""

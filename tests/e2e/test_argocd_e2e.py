@@ -631,3 +631,38 @@ async def test_argocd_installed_after_start_up_is_picked_up(
             await app.queue.settle()
             apps = await annotations(server, APPS.format(ns=ns))
     assert apps["web"] == {REFRESH: "normal"}
+
+
+async def test_source_hydrator_dry_push_also_asks_for_hydration(
+    kube_server: envtest.KubeTestServer, hooks: str
+) -> None:
+    """As Argo CD's handler: a push moving the dry source sets `hydrate: normal` beside the
+    refresh; a push to the hydrated branch only refreshes."""
+    ns = hooks
+    repo = f"https://github.test/acme/{ns}"
+
+    def hydrated(name: str, dry_revision: str, sync_branch: str) -> dict[str, Any]:
+        body = application(name, {"repoURL": repo})
+        del body["spec"]["source"]
+        body["spec"]["sourceHydrator"] = {
+            "drySource": {"repoURL": repo, "targetRevision": dry_revision, "path": "dry"},
+            "syncSource": {"targetBranch": sync_branch, "path": "prod"},
+        }
+        return body
+
+    await create(
+        kube_server,
+        ns,
+        hydrated("dry-moved", "main", "env/a"),
+        hydrated("sync-moved", "dev", "main"),
+    )
+    async with running_app(kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns)) as app:
+        await indexed(app, 2)
+        body, headers = github_push(f"acme/{ns}", "refs/heads/main", ["dry/x.yaml", "prod/y.yaml"])
+        assert (await post(app, "github", body, headers))["targets"] == 2
+        await app.queue.settle()
+        apps = await annotations(kube_server, APPS.format(ns=ns))
+    assert apps == {
+        "dry-moved": {REFRESH: "normal", "argocd.argoproj.io/hydrate": "normal"},
+        "sync-moved": {REFRESH: "normal"},
+    }
