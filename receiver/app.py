@@ -172,8 +172,9 @@ class App:
                 list_records=lambda: list(self._poll_records.values()),
                 read_secret=self._read_secret,
                 request_reconcile=lambda ref, *, reason: self.queue.request_all(
-                    [ref], reason=reason
+                    [ref], reason=reason, remember=False
                 ),
+                announce_move=self._on_remote_moved,
                 recently_requested=self._recently_requested,
                 ls_remote=self._ls_remote,
                 metrics=PollerMetrics(self.metrics.registry),
@@ -533,6 +534,15 @@ class App:
 
     async def _read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
         return self.receivers.secret((namespace, name))
+
+    def _on_remote_moved(self, record: poll_refs.PollRecord, resolved: poll_refs.Resolved) -> None:
+        """The poller reconciled a push whose webhook never came: statuses as for a push."""
+        if self.status is not None:
+            self.status.on_remote_moved(
+                record=record,
+                resolved=resolved,
+                downstream=self.discovery.readers.downstream_of(record.ref),
+            )
 
     def _recently_requested(self, ref: ObjectRef, within_s: float) -> bool:
         last = self.queue.last_requested_ns(ref)

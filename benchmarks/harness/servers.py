@@ -183,7 +183,7 @@ def hook_paths(*, objects: int, repos: list[int]) -> tuple[dict[int, str], list[
 async def install_flux_crds(bed: Bed, *, crd_dir: Path) -> None:
     assert bed.cluster.server is not None
     await asyncio.to_thread(
-        envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dir=crd_dir
+        envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dirs=[crd_dir]
     )
 
 

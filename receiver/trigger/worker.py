@@ -115,12 +115,15 @@ class ReconcileQueue:
         return self._queue.qsize() + len(self._held)
 
     def last_requested_ns(self, target: ObjectRef) -> int | None:
-        """When a reconcile of `target` was last accepted (wall clock, ns), for the poller."""
+        """When a reconcile of `target` was last accepted with `remember` (wall clock, ns),
+        for the poller."""
         return self._last_requested_ns.get(target)
 
-    def request_all(self, targets: Iterable[Target], *, reason: str) -> int:
+    def request_all(self, targets: Iterable[Target], *, reason: str, remember: bool = True) -> int:
         """Queue every target or none; returns how many were new (not collapsed).
 
+        `remember=False` keeps the request out of `last_requested_ns`: the poller's own
+        requests must not make it skip the same object when the remote moves again.
         Raises `QueueDraining` when shutting down and `QueueFull` when the queue has no room,
         so the sender is told to retry instead of the request being lost.
         """
@@ -132,7 +135,7 @@ class ReconcileQueue:
             raise QueueFull("reconcile queue is full: retry later")
         now = self._clock_ns()
         for target in unique:
-            if isinstance(target, ObjectRef):
+            if remember and isinstance(target, ObjectRef):
                 self._last_requested_ns[target] = now
             if self._pending.add(target):
                 self._enqueue(target, reason)

@@ -207,7 +207,9 @@ class FluxControllers:
         self._wait_healthy(entry)
 
     def _wait_healthy(self, entry: _Process) -> None:
-        probe = envtest.KubeHttp(url=f"http://127.0.0.1:{entry.health_port}", token="", ca_path=None)
+        probe = envtest.KubeHttp(
+            url=f"http://127.0.0.1:{entry.health_port}", token="", ca_path=None
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if entry.process.poll() is not None:
@@ -216,7 +218,9 @@ class FluxControllers:
                 if probe.request("GET", "/readyz", timeout_s=2)[0] == 200:
                     return
             time.sleep(0.2)
-        raise envtest.EnvtestError(f"{entry.name} did not become ready:\n{self.log_tail(entry.name)}")
+        raise envtest.EnvtestError(
+            f"{entry.name} did not become ready:\n{self.log_tail(entry.name)}"
+        )
 
     def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
         path = self.work_dir / f"{name}.log"
