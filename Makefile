@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench envtest lock clean
+.PHONY: run test lint format bench envtest flux lock clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP)
 ## envtest: build the test kube-apiserver and etcd once into ~/.cache/gitops-receiver
 envtest:
 	scripts/build-envtest.sh
+
+## flux: build Flux's controllers, CLI and real CRDs once into ~/.cache/gitops-receiver/flux
+flux:
+	scripts/build-flux.sh
 
 ## lock: re-resolve requirements/runtime.txt and requirements/dev.txt from pyproject.toml
 ## (after changing a pin there; add --upgrade-package NAME to LOCK_FLAGS to move one package)

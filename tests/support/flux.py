@@ -354,3 +354,61 @@ def _git(*args: str, cwd: Path | None = None) -> str:
         print(done.stderr, file=sys.stderr)
         raise RuntimeError(f"git {args[0]} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
+
+
+# -- Flux objects for the bed -----------------------------------------------------------------
+
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+
+
+def git_repository(*, name: str, url: str, interval: str = "1m") -> dict[str, object]:
+    """A GitRepository on branch main, labelled for the bed's controllers."""
+    return {
+        "apiVersion": SOURCE_API,
+        "kind": "GitRepository",
+        "metadata": {"name": name, "labels": labels()},
+        "spec": {"interval": interval, "url": url, "ref": {"branch": "main"}, "timeout": "20s"},
+    }
+
+
+def kustomization(
+    *, name: str, source: str, target_namespace: str, interval: str = "1m"
+) -> dict[str, object]:
+    """A Kustomization applying the source's root into `target_namespace` (no prune, so a
+    deleted test namespace never waits on a finalizer that prunes)."""
+    return {
+        "apiVersion": KUSTOMIZE_API,
+        "kind": "Kustomization",
+        "metadata": {"name": name, "labels": labels()},
+        "spec": {
+            "interval": interval,
+            "path": "./",
+            "prune": False,
+            "timeout": "30s",
+            "retryInterval": "5s",
+            "targetNamespace": target_namespace,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        },
+    }
+
+
+def applied_revision(obj: Mapping[str, object]) -> str | None:
+    """`status.lastAppliedRevision` of a Kustomization when it is Ready=True, else None."""
+    status = obj.get("status")
+    if not isinstance(status, Mapping):
+        return None
+    conditions = status.get("conditions")
+    ready = (
+        [
+            c
+            for c in conditions
+            if isinstance(conditions, list) and isinstance(c, Mapping) and c.get("type") == "Ready"
+        ]
+        if isinstance(conditions, list)
+        else []
+    )
+    if not ready or ready[0].get("status") != "True":
+        return None
+    revision = status.get("lastAppliedRevision")
+    return revision if isinstance(revision, str) else None
