@@ -112,7 +112,14 @@ class Bed:
         await eventually(chain, check=lambda got: got == (want, want, version), timeout_s=60)
 
     def states(self, sha: str) -> list[str]:
-        return [p.state for p in self.forge.posted if p.sha == sha and p.name == self.status_name]
+        """The states posted for `sha`, repeats folded: GitHub has no "running", so Flux
+        reconciling is a second `pending` with a new description there."""
+        found: list[str] = []
+        for posted in self.forge.posted:
+            if posted.sha == sha and posted.name == self.status_name:
+                if not found or found[-1] != posted.state:
+                    found.append(posted.state)
+        return found
 
     async def wait_states(self, sha: str, expected: list[str]) -> None:
         async def posted() -> list[str]:
@@ -186,7 +193,7 @@ def app_settings(setup: Bed, **extra: Any) -> dict[str, Any]:
     secret = {"namespace": setup.namespace, "name": "tokens"}
     return {
         "discovery": {
-            "endpoints": {"gitlab": {"secret_ref": secret}},
+            "endpoints": {setup.kind: {"secret_ref": secret}},
             "namespaces": [setup.namespace],
         },
         "status": {
@@ -362,7 +369,7 @@ async def test_a_commit_that_breaks_the_kustomization_is_reported_failed(
             kubeconfig=kube_server.kubeconfig_path, **app_settings(setup)
         ) as app:
             pushed = await setup.commit_and_push("2", broken=True)
-            await announce(app, setup, pushed, path="/webhooks/gitlab")
+            await announce(app, setup, pushed, path=f"/webhooks/{kind}")
             final = "failed" if kind == "gitlab" else "failure"
             await eventually(
                 lambda: _settled(setup, pushed[1]),
@@ -376,7 +383,8 @@ async def test_a_commit_that_breaks_the_kustomization_is_reported_failed(
         assert reconciling and reconciling[0]["reason"] == "ProgressingWithRetry"
         failed = [p for p in setup.forge.posted if p.sha == pushed[1] and p.state == final]
         assert "broken" in failed[0].description
-        assert failed[0].description == ready["message"][: len(failed[0].description)]
+        # Flux's own message (cut to the forge's limit, with an ellipsis, on GitHub).
+        assert ready["message"].startswith(failed[0].description.removesuffix("…"))
         assert await setup.configmap_version() == "1"
 
 
@@ -400,8 +408,8 @@ async def test_two_quick_commits_the_first_is_superseded(
         ) as app:
             first = await setup.commit_and_push("2")
             second = await setup.commit_and_push("3")
-            await announce(app, setup, first, path="/webhooks/gitlab")
-            await announce(app, setup, second, path="/webhooks/gitlab")
+            await announce(app, setup, first, path=f"/webhooks/{kind}")
+            await announce(app, setup, second, path=f"/webhooks/{kind}")
             await setup.wait_applied(second[1], "3")
             superseded = "canceled" if kind == "gitlab" else "error"
             await eventually(
@@ -507,7 +515,7 @@ async def test_flux_create_receiver_becomes_ready_with_the_path_the_cli_shows(
         )
         assert created.returncode == 0, created.stderr
         expected = webhook_path(token=WEBHOOK_TOKEN.encode(), name="from-cli", namespace=namespace)
-        assert f"generated webhook URL {expected}" in created.stderr + created.stdout
+        assert expected in created.stderr + created.stdout, created.stderr
         listed = await asyncio.to_thread(
             flux.run_flux_cli,
             flux_build,

@@ -114,11 +114,6 @@ async def test_receiver_with_unknown_type_is_rejected(
         RECEIVER_GROUP, "v1", namespace, "receivers", _receiver("good", receiver_type="github")
     )
     assert created["spec"]["resources"][0]["name"] == "app"
-    served_as_beta = await custom.get_namespaced_custom_object(
-        RECEIVER_GROUP, "v1beta2", namespace, "receivers", "good"
-    )
-    assert served_as_beta["apiVersion"] == f"{RECEIVER_GROUP}/v1beta2"
-    assert served_as_beta["spec"]["type"] == "github"
 
 
 async def test_receiver_status_goes_through_the_status_subresource(
