@@ -412,3 +412,14 @@ def applied_revision(obj: Mapping[str, object]) -> str | None:
         return None
     revision = status.get("lastAppliedRevision")
     return revision if isinstance(revision, str) else None
+
+
+def artifact(*, revision: str, name: str) -> dict[str, str]:
+    """A `status.artifact` the real GitRepository CRD accepts (every required field)."""
+    return {
+        "revision": revision,
+        "digest": "sha256:" + "0" * 64,
+        "path": f"gitrepository/{name}/artifact.tar.gz",
+        "url": f"http://source-controller.invalid/gitrepository/{name}/artifact.tar.gz",
+        "lastUpdateTime": "2026-01-01T00:00:00Z",
+    }
