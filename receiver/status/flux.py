@@ -131,7 +131,7 @@ def observe(obj: Mapping[str, Any]) -> Observation | None:
     retrying = reconciling is not None and reconciling.get("reason") == RETRY_REASON
     progressing = reconciling is not None and reconciling.get("status") == "True" and not retrying
     if ready is None or ready_status not in ("True", "False") or progressing or _stale(obj, status):
-        message = _message(reconciling if progressing or ready is None else ready)
+        message = _message(reconciling or ready)
         return Observation(
             obj=ref,
             state=CommitState.RUNNING,

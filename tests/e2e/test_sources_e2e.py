@@ -365,7 +365,17 @@ async def test_generic_oidc_receiver_without_validations_is_refused_like_flux(
             "metadata": {"name": "ci"},
             "spec": {
                 "type": "generic-oidc",
-                "oidcProviders": [{"issuerURL": "https://token.actions.example"}],
+                "oidcProviders": [
+                    {
+                        "issuerURL": "https://token.actions.example",
+                        "validations": [
+                            {
+                                "expression": "claims.repository_owner == 'acme'",
+                                "message": "only acme's workflows",
+                            }
+                        ],
+                    }
+                ],
                 "resources": [{"kind": "GitRepository", "name": "target"}],
             },
         },
@@ -465,7 +475,7 @@ DISCOVERY_CASES = (
         ("platform/fleet-infra", "platform/{ns}"),
         (
             _git("tag", "https://codeberg.org/platform/{ns}", {"tag": "v2.0.0"}, hit=True),
-            _git("semver", "git@codeberg.org:platform/{ns}.git", {"semver": "2.x"}, hit=True),
+            _git("semver", "ssh://git@codeberg.org/platform/{ns}.git", {"semver": "2.x"}, hit=True),
             _git("main", "https://codeberg.org/platform/{ns}", {"branch": "main"}, hit=False),
         ),
     ),
@@ -511,7 +521,7 @@ DISCOVERY_CASES = (
         ("acme/fleet-infra", "acme/{ns}"),
         (
             _git("main", "https://bitbucket.org/acme/{ns}.git", {"branch": "main"}, hit=True),
-            _git("dev", "git@bitbucket.org:acme/{ns}.git", {"branch": "dev"}, hit=False),
+            _git("dev", "ssh://git@bitbucket.org/acme/{ns}.git", {"branch": "dev"}, hit=False),
         ),
     ),
     DiscoveryCase(
@@ -529,7 +539,7 @@ DISCOVERY_CASES = (
             ),
             _git(
                 "tag",
-                "git@ssh.dev.azure.com:v3/fabrikam/Platform/{ns}",
+                "ssh://git@ssh.dev.azure.com/v3/fabrikam/Platform/{ns}",
                 {"tag": "v1.4.0"},
                 hit=True,
             ),
