@@ -21,7 +21,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from prometheus_client import CollectorRegistry

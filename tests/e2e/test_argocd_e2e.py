@@ -249,7 +249,12 @@ async def test_one_push_refreshes_flux_and_argocd_objects_together(
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
             "metadata": {"name": "apps"},
-            "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./apps"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                "path": "./apps",
+                "interval": "10m",
+                "prune": False,
+            },
         },
     )
     ssh = f"git@github.test:acme/{ns}.git"

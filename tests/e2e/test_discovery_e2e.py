@@ -321,7 +321,7 @@ async def test_form_encoded_push_routes_like_json(
     status, answer = await post(app, "github", form, headers)
     assert status == 200 and answer["status"] == "accepted" and answer["targets"] == 1, answer
     await app.queue.settle()
-    assert await reconciled(kube_server, namespace, before) == {"dev-scp"}
+    assert await reconciled(kube_server, namespace, before) == {"dev-ssh-port"}
 
 
 async def test_redelivery_of_the_same_delivery_id_is_not_applied_twice(

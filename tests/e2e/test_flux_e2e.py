@@ -116,9 +116,9 @@ class Bed:
         reconciling is a second `pending` with a new description there."""
         found: list[str] = []
         for posted in self.forge.posted:
-            if posted.sha == sha and posted.name == self.status_name:
-                if not found or found[-1] != posted.state:
-                    found.append(posted.state)
+            mine = posted.sha == sha and posted.name == self.status_name
+            if mine and (not found or found[-1] != posted.state):
+                found.append(posted.state)
         return found
 
     async def wait_states(self, sha: str, expected: list[str]) -> None:

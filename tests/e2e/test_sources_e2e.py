@@ -347,58 +347,6 @@ async def test_receiver_path(
     assert await patched(kube_server, namespace) == reconciled
 
 
-async def test_generic_oidc_receiver_without_validations_is_refused_like_flux(
-    app: App, kube_server: envtest.KubeTestServer, namespace: str
-) -> None:
-    """A provider without validations would let any holder of that issuer's tokens in: Flux
-    marks such a Receiver terminally failed (ValidationFailed), and so do we; its path is 503."""
-    await create(
-        kube_server, namespace, "GitRepository", "target", RECEIVER_TARGETS["GitRepository"]
-    )
-    await kube(
-        kube_server,
-        "POST",
-        RECEIVERS.format(ns=namespace),
-        body={
-            "apiVersion": "notification.toolkit.fluxcd.io/v1",
-            "kind": "Receiver",
-            "metadata": {"name": "ci"},
-            "spec": {
-                "type": "generic-oidc",
-                "oidcProviders": [
-                    {
-                        "issuerURL": "https://token.actions.example",
-                        "validations": [
-                            {
-                                "expression": "claims.repository_owner == 'acme'",
-                                "message": "only acme's workflows",
-                            }
-                        ],
-                    }
-                ],
-                "resources": [{"kind": "GitRepository", "name": "target"}],
-            },
-        },
-    )
-    receiver = await eventually(
-        lambda: kube(kube_server, "GET", RECEIVERS.format(ns=namespace) + "/ci"),
-        check=lambda r: bool(r.get("status", {}).get("conditions")),
-    )
-    ready, stalled = receiver["status"]["conditions"]
-    assert (ready["type"], ready["status"], ready["reason"]) == (
-        "Ready",
-        "False",
-        "ValidationFailed",
-    )
-    assert (stalled["type"], stalled["status"]) == ("Stalled", "True")
-    assert "at least one validation is required" in ready["message"]
-    status, _ = await post(
-        app, flux_path(b"", "ci", namespace), b"{}", {"Authorization": "Bearer x"}
-    )
-    assert status == 503
-    assert await patched(kube_server, namespace) == set()
-
-
 # --- discovery path -------------------------------------------------------------------------
 
 
