@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 
 from receiver.app import App
 from tests import envtest
-from tests.support import delivery_fixtures, faultproxy
+from tests.support import delivery_fixtures, faultproxy, flux
 from tests.support.argocd_fixtures import fetch_crds
 from tests.support.forges import EmulatedGitHub
 from tests.support.running import eventually, kube, running_app
@@ -606,14 +606,14 @@ async def test_dry_run_logs_the_refresh_patch(tmp_path: Path) -> None:
 
 
 async def test_argocd_installed_after_start_up_is_picked_up(
-    argocd_crds: list[envtest.CrdInfo],
+    argocd_crds: list[envtest.CrdInfo], flux_build: flux.FluxBuild
 ) -> None:
     """A cluster without Argo CD: Flux alone, then Argo CD's CRDs appear and the next
     re-check starts the watches, so a push refreshes the new Application."""
     binaries = envtest.locate_binaries(build=False)
     folder = fetch_crds()
     assert not isinstance(binaries, str) and not isinstance(folder, str)
-    with envtest.running_server(binaries=binaries) as server:
+    with envtest.running_server(binaries=binaries, crd_dirs=flux.crd_dirs(flux_build)) as server:
         ns = "argocd"
         await kube(server, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
         await secret(server, ns, {"github": TOKEN, "harbor": HARBOR_TOKEN})
@@ -625,7 +625,7 @@ async def test_argocd_installed_after_start_up_is_picked_up(
             body, headers = github_push("acme/late", "refs/heads/main", None)
             assert (await post(app, "github", body, headers))["targets"] == 0
             await asyncio.to_thread(
-                envtest.install_crds, kubeconfig_path=server.kubeconfig_path, crd_dir=folder
+                envtest.install_crds, kubeconfig_path=server.kubeconfig_path, crd_dirs=[folder]
             )
             await create(
                 server, ns, application("web", {"repoURL": "https://github.test/acme/late"})
