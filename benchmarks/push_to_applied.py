@@ -195,25 +195,10 @@ class Bed:
     async def post_push(self, url: str, row: Row, before: str, after: str) -> None:
         """A signed GitHub push naming the repository by the URL Flux clones."""
         assert self.session is not None
-        commit = {"id": after, "added": [], "modified": ["app.yaml"], "removed": []}
         body = samples.encode(
-            {
-                "ref": "refs/heads/main",
-                "before": before,
-                "after": after,
-                "created": False,
-                "deleted": False,
-                "forced": False,
-                "repository": {
-                    "name": row.repo.name.rsplit("/", 1)[-1],
-                    "full_name": row.repo.name,
-                    "clone_url": row.repo.url,
-                    "html_url": row.repo.url.removesuffix(".git"),
-                    "default_branch": "main",
-                },
-                "commits": [commit],
-                "head_commit": commit,
-            }
+            flux.push_payload(
+                kind="github", url=row.repo.url, project=row.repo.name, before=before, after=after
+            )
         )
         headers = samples.signed_delivery(
             kind="github", secret=TOKEN, body=body, event="push", delivery_id=str(uuid.uuid4())

@@ -211,49 +211,13 @@ def app_settings(setup: Bed, **extra: Any) -> dict[str, Any]:
     }
 
 
-def push_payload(*, kind: str, url: str, before: str, after: str) -> dict[str, object]:
-    """A push as the forge sends it, naming the repository by the URL Flux clones."""
-    commit = {"id": after, "added": [], "modified": ["app.yaml"], "removed": []}
-    if kind == "gitlab":
-        return {
-            "object_kind": "push",
-            "ref": "refs/heads/main",
-            "before": before,
-            "after": after,
-            "checkout_sha": after,
-            "project": {
-                "path_with_namespace": PROJECT,
-                "git_http_url": url,
-                "web_url": url.removesuffix(".git"),
-                "default_branch": "main",
-            },
-            "commits": [commit],
-            "total_commits_count": 1,
-        }
-    return {
-        "ref": "refs/heads/main",
-        "before": before,
-        "after": after,
-        "created": False,
-        "deleted": False,
-        "forced": False,
-        "repository": {
-            "name": "fleet",
-            "full_name": PROJECT,
-            "clone_url": url,
-            "html_url": url.removesuffix(".git"),
-            "default_branch": "main",
-        },
-        "commits": [commit],
-        "head_commit": commit,
-    }
-
-
 async def announce(app: App, setup: Bed, pushed: tuple[str, str], *, path: str) -> None:
     """Send the push's webhook, signed as the forge signs it; it must be accepted."""
     before, after = pushed
     body = samples.encode(
-        push_payload(kind=setup.kind, url=setup.repo.url, before=before, after=after)
+        flux.push_payload(
+            kind=setup.kind, url=setup.repo.url, project=PROJECT, before=before, after=after
+        )
     )
     headers = samples.signed_delivery(
         kind=setup.kind,

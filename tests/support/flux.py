@@ -393,6 +393,46 @@ def kustomization(
     }
 
 
+def push_payload(
+    *, kind: str, url: str, project: str, before: str, after: str
+) -> dict[str, object]:
+    """A push as the forge sends it, naming the repository by the URL Flux clones."""
+    commit = {"id": after, "added": [], "modified": ["app.yaml"], "removed": []}
+    if kind == "gitlab":
+        return {
+            "object_kind": "push",
+            "ref": "refs/heads/main",
+            "before": before,
+            "after": after,
+            "checkout_sha": after,
+            "project": {
+                "path_with_namespace": project,
+                "git_http_url": url,
+                "web_url": url.removesuffix(".git"),
+                "default_branch": "main",
+            },
+            "commits": [commit],
+            "total_commits_count": 1,
+        }
+    return {
+        "ref": "refs/heads/main",
+        "before": before,
+        "after": after,
+        "created": False,
+        "deleted": False,
+        "forced": False,
+        "repository": {
+            "name": project.rsplit("/", 1)[-1],
+            "full_name": project,
+            "clone_url": url,
+            "html_url": url.removesuffix(".git"),
+            "default_branch": "main",
+        },
+        "commits": [commit],
+        "head_commit": commit,
+    }
+
+
 def applied_revision(obj: Mapping[str, object]) -> str | None:
     """`status.lastAppliedRevision` of a Kustomization when it is Ready=True, else None."""
     status = obj.get("status")
