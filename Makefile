@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench envtest flux lock clean
+.PHONY: run test lint format bench envtest flux lock clean mutate
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ format: $(STAMP)
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+## mutate: mutation testing (mutmut) of receiver/sources, routing and http against the unit and
+## HTTP tests, then the score; slow (tens of minutes), never part of `make test`.
+## MUTANTS="receiver.sources.github*" narrows it to some mutants.
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS) || true
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python scripts/mutation-score.py mutants/mutmut-cicd-stats.json
+
 ## envtest: build the test kube-apiserver and etcd once into ~/.cache/gitops-receiver
 envtest:
 	scripts/build-envtest.sh
@@ -55,4 +63,4 @@ lock: $(STAMP)
 		-o requirements/dev.txt pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants
