@@ -35,6 +35,20 @@ from tests.support.running import eventually, kube, running_app
 UNREFERENCED = "unreferenced-Value-7d1c0ffee"
 
 
+async def github_receiver(
+    server: envtest.KubeTestServer, namespace: str, name: str, *, secret: str = "webhook-token"
+) -> None:
+    """A github Receiver of GitRepository `fleet`, its token in Secret `secret`."""
+    await make_receiver(
+        server,
+        namespace,
+        name,
+        type_name="github",
+        resources=[{"kind": "GitRepository", "name": "fleet"}],
+        secret=secret,
+    )
+
+
 @pytest.fixture
 async def app(kube_server: envtest.KubeTestServer) -> AsyncIterator[App]:
     async with running_app(kubeconfig=kube_server.kubeconfig_path) as running:
@@ -84,24 +98,11 @@ async def test_an_unreferenced_secret_is_not_kept(
     await make_secret(kube_server, namespace, "unrelated", UNREFERENCED)
     await make_secret(kube_server, namespace, "webhook-token", TOKEN)
     await make_gitrepo(kube_server, namespace, "fleet")
-    await make_receiver(
-        kube_server,
-        namespace,
-        "gh",
-        type_name="github",
-        resources=[{"kind": "GitRepository", "name": "fleet"}],
-    )
+    await github_receiver(kube_server, namespace, "gh")
     path = await ready_receiver(app, kube_server, namespace, "gh")
     # Created after the unrelated one: once the App holds it, the watch has passed the other.
     await make_secret(kube_server, namespace, "later", "later-token")
-    await make_receiver(
-        kube_server,
-        namespace,
-        "later",
-        type_name="github",
-        resources=[{"kind": "GitRepository", "name": "fleet"}],
-        secret="later",
-    )
+    await github_receiver(kube_server, namespace, "later", secret="later")
     await ready_receiver(app, kube_server, namespace, "later", token="later-token")
     assert app.receivers.secret((namespace, "webhook-token")) is not None
     assert app.receivers.secret((namespace, "unrelated")) is None
@@ -110,14 +111,7 @@ async def test_an_unreferenced_secret_is_not_kept(
     assert (await post(app, path, PUSH, github_headers(PUSH)))[0] == 200
 
     # A Receiver that comes to name the dropped Secret brings it in (fetched by name).
-    await make_receiver(
-        kube_server,
-        namespace,
-        "now-referenced",
-        type_name="github",
-        resources=[{"kind": "GitRepository", "name": "fleet"}],
-        secret="unrelated",
-    )
+    await github_receiver(kube_server, namespace, "now-referenced", secret="unrelated")
     await ready_receiver(app, kube_server, namespace, "now-referenced", token=UNREFERENCED)
 
     # ...and once no Receiver names it any more, it is dropped again.
@@ -133,13 +127,7 @@ async def test_a_deleted_secret_takes_its_receiver_out_of_service(
 ) -> None:
     await make_secret(kube_server, namespace, "webhook-token", TOKEN)
     await make_gitrepo(kube_server, namespace, "fleet")
-    await make_receiver(
-        kube_server,
-        namespace,
-        "gh",
-        type_name="github",
-        resources=[{"kind": "GitRepository", "name": "fleet"}],
-    )
+    await github_receiver(kube_server, namespace, "gh")
     path = await ready_receiver(app, kube_server, namespace, "gh")
     await kube(kube_server, "DELETE", f"/api/v1/namespaces/{namespace}/secrets/webhook-token")
     receiver = await eventually(
@@ -173,13 +161,7 @@ async def test_namespace_scoped_mode_reads_secrets_only_in_its_namespaces(
         ) as app:
             for ns in (namespace, other):
                 await make_secret(kube_server, ns, "webhook-token", TOKEN)
-                await make_receiver(
-                    kube_server,
-                    ns,
-                    "gh",
-                    type_name="github",
-                    resources=[{"kind": "GitRepository", "name": "fleet"}],
-                )
+                await github_receiver(kube_server, ns, "gh")
             await ready_receiver(app, kube_server, namespace, "gh")
             outside = await eventually(
                 lambda: kube(kube_server, "GET", f"{NOTIFICATION}/namespaces/{other}/receivers/gh"),
