@@ -236,7 +236,7 @@ FLUX_CASES = (
         "cdevents",
         "artifact_published",
         ignored="change_merged",
-        events=("dev.cdevents.artifact.published.0.1.1",),
+        events=("dev.cdevents.artifact.published.0.2.0",),
         authenticates=False,
     ),
     FluxCase("gcr", "gcr", "gcr", "insert", ignored="delete", target="ImageRepository", oidc=True),
