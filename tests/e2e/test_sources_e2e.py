@@ -347,6 +347,78 @@ async def test_receiver_path(
     assert await patched(kube_server, namespace) == reconciled
 
 
+async def test_cdevents_against_the_spec_schemas_through_the_server(
+    app: App, kube_server: envtest.KubeTestServer, namespace: str
+) -> None:
+    """A CDEvent of a type spec 0.4.1 lacks, or one breaking its type's schema, answers 400
+    naming the type and the violation (never the body) and reconciles nothing; a valid one of
+    another type than the fixtures' is accepted."""
+    await create(
+        kube_server, namespace, "ImageRepository", "target", RECEIVER_TARGETS["ImageRepository"]
+    )
+    await create_secret(kube_server, namespace, "webhook-token", {"token": b"cd-token"})
+    await kube(
+        kube_server,
+        "POST",
+        RECEIVERS.format(ns=namespace),
+        body={
+            "apiVersion": "notification.toolkit.fluxcd.io/v1",
+            "kind": "Receiver",
+            "metadata": {"name": "cd"},
+            "spec": {
+                "type": "cdevents",
+                "secretRef": {"name": "webhook-token"},
+                "resources": [{"kind": "ImageRepository", "name": "target"}],
+            },
+        },
+    )
+    entry = await receiver_seen(app, namespace, "cd")
+    path = flux_path(b"cd-token", "cd", namespace)
+    assert entry.path == path
+
+    def cdevent(event_type: str, content: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = {
+            "context": {
+                "version": "0.4.1",
+                "id": "cd-1",
+                "source": "/ci",
+                "type": event_type,
+                "timestamp": "2025-05-01T10:00:00Z",
+            },
+            "subject": {"id": "svc", "source": "/cd", "type": "service", "content": content},
+        }
+        headers = {"content-type": "application/json", "ce-type": event_type, "ce-id": "cd-1"}
+        return json.dumps(body).encode(), headers
+
+    unknown = await post(app, path, *cdevent("dev.cdevents.service.teleported.0.1.0", {}))
+    assert unknown[0] == 400
+    assert "unknown CDEvent type 'dev.cdevents.service.teleported.0.1.0'" in json.dumps(unknown)
+    broken = await post(
+        app,
+        path,
+        *cdevent(
+            "dev.cdevents.service.deployed.0.2.0",
+            {"environment": {"id": 7}, "artifactId": "pkg:oci/x"},
+        ),
+    )
+    assert broken[0] == 400
+    assert "body.subject.content.environment.id must be string" in json.dumps(broken)
+    await app.queue.settle()
+    assert await patched(kube_server, namespace) == set()
+
+    valid = await post(
+        app,
+        path,
+        *cdevent(
+            "dev.cdevents.service.deployed.0.2.0",
+            {"environment": {"id": "prod"}, "artifactId": "pkg:oci/podinfo@sha256%3A0b1a"},
+        ),
+    )
+    assert (valid[0], valid[1].get("status"), valid[1].get("targets")) == (200, "accepted", 1)
+    await app.queue.settle()
+    assert await patched(kube_server, namespace) == {"ImageRepository/target"}
+
+
 # --- discovery path -------------------------------------------------------------------------
 
 
