@@ -83,6 +83,18 @@ async def create_secret(
     )
 
 
+async def create_receiver(
+    server: envtest.KubeTestServer, ns: str, name: str, spec: Mapping[str, Any]
+) -> None:
+    body = {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1",
+        "kind": "Receiver",
+        "metadata": {"name": name},
+        "spec": dict(spec),
+    }
+    await kube(server, "POST", RECEIVERS.format(ns=ns), body=body)
+
+
 async def patched(server: envtest.KubeTestServer, ns: str) -> set[str]:
     """`Kind/name` of every object of the namespace that carries a reconcile request."""
     found: set[str] = set()
@@ -304,17 +316,7 @@ async def test_receiver_path(
     }
     if case.events:
         spec["events"] = list(case.events)
-    await kube(
-        kube_server,
-        "POST",
-        RECEIVERS.format(ns=namespace),
-        body={
-            "apiVersion": "notification.toolkit.fluxcd.io/v1",
-            "kind": "Receiver",
-            "metadata": {"name": "r"},
-            "spec": spec,
-        },
-    )
+    await create_receiver(kube_server, namespace, "r", spec)
     entry = await receiver_seen(app, namespace, "r")
     path = flux_path(creds.token, "r", namespace)
     assert entry.path == path
@@ -357,19 +359,14 @@ async def test_cdevents_against_the_spec_schemas_through_the_server(
         kube_server, namespace, "ImageRepository", "target", RECEIVER_TARGETS["ImageRepository"]
     )
     await create_secret(kube_server, namespace, "webhook-token", {"token": b"cd-token"})
-    await kube(
+    await create_receiver(
         kube_server,
-        "POST",
-        RECEIVERS.format(ns=namespace),
-        body={
-            "apiVersion": "notification.toolkit.fluxcd.io/v1",
-            "kind": "Receiver",
-            "metadata": {"name": "cd"},
-            "spec": {
-                "type": "cdevents",
-                "secretRef": {"name": "webhook-token"},
-                "resources": [{"kind": "ImageRepository", "name": "target"}],
-            },
+        namespace,
+        "cd",
+        {
+            "type": "cdevents",
+            "secretRef": {"name": "webhook-token"},
+            "resources": [{"kind": "ImageRepository", "name": "target"}],
         },
     )
     entry = await receiver_seen(app, namespace, "cd")
