@@ -38,7 +38,7 @@ from receiver.sources.base import RawDelivery, Source, no_verification
 TYPE_NAME = "cdevents"
 SPEC_VERSION = "0.4.1"
 """The CDEvents spec whose schemas bodies must match (the one Flux v1.9's reader validates)."""
-_SCHEMA_BASE = f"https://cdevents.dev/{SPEC_VERSION}/schema/"
+SCHEMA_BASE = f"https://cdevents.dev/{SPEC_VERSION}/schema/"
 _TYPE = re.compile(r"^dev\.cdevents\.(?P<subject>[a-z]+)\.(?P<predicate>[a-z]+)\.(?P<version>.*)$")
 _CUSTOM_TYPE = re.compile(
     r"^dev\.cdeventsx\.(?P<tool>[a-z]+)-(?P<subject>[a-z]+)\.(?P<predicate>[a-z]+)\.(?P<version>.*)$"
@@ -48,11 +48,11 @@ _SCHEMAS = importlib.resources.files("receiver.sources") / "cdevents_schemas" / 
 Validator = Callable[[Any], Any]
 
 
-def _schema(uri: str) -> dict[str, Any]:
+def schema_document(uri: str) -> dict[str, Any]:
     """The shipped schema with this `$id` (or SDK key); never fetched from the network."""
-    if not uri.startswith(_SCHEMA_BASE):
+    if not uri.startswith(SCHEMA_BASE):
         raise MalformedPayload(f"CDEvents schema {uri} is not shipped with gitops-receiver")
-    document = _SCHEMAS.joinpath(*f"{uri.removeprefix(_SCHEMA_BASE)}.json".split("/"))
+    document = _SCHEMAS.joinpath(*f"{uri.removeprefix(SCHEMA_BASE)}.json".split("/"))
     if not document.is_file():
         raise MalformedPayload(f"CDEvents schema {uri} is not shipped with gitops-receiver")
     loaded: dict[str, Any] = json.loads(document.read_text(encoding="utf-8"))
@@ -60,12 +60,13 @@ def _schema(uri: str) -> dict[str, Any]:
 
 
 @functools.cache
-def validator(schema_name: str) -> tuple[dict[str, Any], Validator]:
+def validator(name: str) -> tuple[dict[str, Any], Validator]:
     """(schema, compiled validator) of one event schema, e.g. `change-merged-event`."""
-    schema = _schema(_SCHEMA_BASE + schema_name)
+    schema = schema_document(SCHEMA_BASE + name)
     compiled = fastjsonschema.compile(
         schema,
-        handlers={"https": _schema, "http": _schema},  # $refs resolve to shipped files only
+        # $refs resolve to the shipped files only, never over the network
+        handlers={"https": schema_document, "http": schema_document},
         use_default=False,  # never fill in the schema's defaults: validate what was sent
     )
     return schema, compiled
@@ -80,7 +81,7 @@ def schema_names() -> frozenset[str]:
     )
 
 
-def _schema_name(event_type: object) -> str:
+def schema_name(event_type: object) -> str:
     """The schema a CDEvent type is checked against, or MalformedPayload naming the type."""
     if not isinstance(event_type, str):
         raise MalformedPayload("not a CDEvent payload: body.context.type must be a string")
@@ -98,7 +99,7 @@ def _schema_name(event_type: object) -> str:
     return name
 
 
-def _declared_only(value: Any, schema: Any) -> Any:
+def declared_only(value: Any, schema: Any) -> Any:
     """`value` without the object members `schema` does not declare (where it closes the object
     with `additionalProperties: false`), as the SDK's Go types drop them when Flux reads a body."""
     if not isinstance(value, dict) or not isinstance(schema, dict):
@@ -108,7 +109,7 @@ def _declared_only(value: Any, schema: Any) -> Any:
         return value
     closed = schema.get("additionalProperties") is False
     return {
-        key: _declared_only(member, declared.get(key))
+        key: declared_only(member, declared.get(key))
         for key, member in value.items()
         if key in declared or not closed
     }
@@ -120,9 +121,9 @@ def check(body: Any) -> tuple[str, str]:
     if not isinstance(body, dict) or not isinstance(body.get("context"), dict):
         raise MalformedPayload("not a CDEvent payload: body.context must be an object")
     event_type = body["context"].get("type")
-    schema, validate = validator(_schema_name(event_type))
+    schema, validate = validator(schema_name(event_type))
     try:
-        validate(_declared_only(body, schema))
+        validate(declared_only(body, schema))
     except fastjsonschema.JsonSchemaValueException as exc:
         name = exc.name or "data"  # fastjsonschema names the value "data", its paths "data.x"
         problem = str(exc.message).replace(name, "body" + name.removeprefix("data"), 1)
