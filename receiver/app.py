@@ -572,8 +572,12 @@ class App:
 
     def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         self.discovery.apply_git_repository(event, obj)
+        ref = records.object_ref(obj, resources.GIT_REPOSITORY)
+        status = obj.get("status")
+        handled = status.get("lastHandledReconcileAt") if isinstance(status, Mapping) else None
+        if isinstance(handled, str) and event != raw.DELETED:
+            self.queue.handled(ref, requested_at=handled)
         if self.status is not None:
-            ref = records.object_ref(obj, resources.GIT_REPOSITORY)
             self.status.on_source(event, obj, downstream=self.discovery.readers.downstream_of(ref))
         if self.poller is not None:
             key = raw.object_key(obj)

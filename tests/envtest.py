@@ -186,7 +186,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_pki(folder: Path) -> None:
+def write_pki(folder: Path) -> None:
     """CA, a serving cert for 127.0.0.1/localhost signed by it, and a service-account key."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -368,18 +368,23 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="envtest-spawn")
 
 
-def _spawn(args: list[str], *, log_path: Path) -> subprocess.Popen[bytes]:
-    def spawn() -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], *, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A child process that is killed when this test process dies; output to `log_path`."""
+
+    def start() -> subprocess.Popen[bytes]:
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
                 preexec_fn=_die_with_parent,  # only calls prctl(2) in the child
             )
 
-    return _SPAWNER.submit(spawn).result()
+    return _SPAWNER.submit(start).result()
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, *, graceful: bool = True) -> None:
@@ -492,7 +497,7 @@ class KubeTestServer:
             atexit.register(self.stop)
             self._atexit_registered = True
         try:
-            _write_pki(self.work_dir / "pki")
+            write_pki(self.work_dir / "pki")
             self.token_file.write_text(f'{self.token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
             self.token_file.chmod(0o600)
             self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
@@ -508,7 +513,7 @@ class KubeTestServer:
     def _start_etcd(self) -> None:
         work = self._dir()
         peer = f"http://127.0.0.1:{self.etcd_peer_port}"
-        self._etcd = _spawn(
+        self._etcd = spawn(
             [
                 str(self.binaries.etcd),
                 "--name=envtest",
@@ -560,7 +565,7 @@ class KubeTestServer:
         """Start kube-apiserver (again) on `self.port` and wait for /readyz."""
         if self._apiserver is not None and self._apiserver.poll() is None:
             raise EnvtestError("kube-apiserver is already running")
-        self._apiserver = _spawn(self._apiserver_args(), log_path=self.apiserver_log_path)
+        self._apiserver = spawn(self._apiserver_args(), log_path=self.apiserver_log_path)
         self._wait_until(
             "kube-apiserver /readyz",
             self._ready,

@@ -193,15 +193,7 @@ class FluxControllers:
             "KUBECONFIG": str(self.kubeconfig),
             "RUNTIME_NAMESPACE": RUNTIME_NAMESPACE,
         }
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        process = envtest.spawn(command, log_path=log_path, env=env)
         entry = _Process(name, process, log_path, health_port)
         self._processes.append(entry)
         self._wait_healthy(entry)
