@@ -498,11 +498,13 @@ class App:
         return on_event
 
     def _discovery_feeds(self) -> list[tuple[resources.ResourceType, watching.OnEvent]]:
-        """Which kinds the discovery indexes need watched, given the configured endpoints."""
+        """Which Flux kinds to watch, given the configured endpoints. GitRepositories always:
+        routing, the poller and statuses read them, and their `lastHandledReconcileAt` lets
+        the reconcile queue send a held request as soon as Flux handled the last one."""
         endpoints = set(self.settings.discovery.endpoints)
-        feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = []
-        if endpoints or self.poller is not None or self.status is not None:
-            feeds.append((resources.GIT_REPOSITORY, self._on_git_repository))
+        feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = [
+            (resources.GIT_REPOSITORY, self._on_git_repository)
+        ]
         if (endpoints and self.settings.discovery.downstream) or self.status is not None:
             feeds.append((resources.KUSTOMIZATION, self._on_reader))
             feeds.append((resources.HELM_RELEASE, self._on_reader))
