@@ -46,6 +46,14 @@ _CUSTOM_TYPE = re.compile(
 _SCHEMAS = importlib.resources.files("receiver.sources") / "cdevents_schemas" / SPEC_VERSION
 
 Validator = Callable[[Any], Any]
+_SHOWN_TYPE_CHARS = 120
+"""A sender's type is named in answers and logs up to this length, never beyond."""
+
+
+def _shown(event_type: str) -> str:
+    if len(event_type) > _SHOWN_TYPE_CHARS:
+        return repr(event_type[:_SHOWN_TYPE_CHARS]) + "..."
+    return repr(event_type)
 
 
 def schema_document(uri: str) -> dict[str, Any]:
@@ -72,6 +80,7 @@ def validator(name: str) -> tuple[dict[str, Any], Validator]:
     return schema, compiled
 
 
+@functools.cache
 def schema_names() -> frozenset[str]:
     """The event schemas shipped (`<subject>-<predicate>-event` and `custom`)."""
     return frozenset(
@@ -89,12 +98,11 @@ def schema_name(event_type: object) -> str:
         return "custom"
     found = _TYPE.match(event_type)
     if found is None:
-        raise MalformedPayload(f"not a CDEvent payload: {event_type!r} is not a CDEvent type")
+        raise MalformedPayload(f"not a CDEvent payload: {_shown(event_type)} is not a CDEvent type")
     name = f"{found['subject']}-{found['predicate']}-event"
     if name not in schema_names():
         raise MalformedPayload(
-            f"unknown CDEvent type {event_type!r}: CDEvents {SPEC_VERSION} has no "
-            f"{found['subject']} {found['predicate']} event"
+            f"unknown CDEvent type {_shown(event_type)}: not an event of CDEvents {SPEC_VERSION}"
         )
     return name
 
@@ -128,11 +136,12 @@ def check(body: Any) -> tuple[str, str]:
         name = exc.name or "data"  # fastjsonschema names the value "data", its paths "data.x"
         problem = str(exc.message).replace(name, "body" + name.removeprefix("data"), 1)
         raise MalformedPayload(
-            f"CDEvent {event_type!r} does not match the CDEvents {SPEC_VERSION} schema: {problem}"
+            f"CDEvent {_shown(event_type)} does not match the CDEvents {SPEC_VERSION} "
+            f"schema: {problem}"
         ) from None
     if body["context"].get("schemaUri") is not None:
         raise MalformedPayload(
-            f"CDEvent {event_type!r}: context.schemaUri names a custom schema, "
+            f"CDEvent {_shown(event_type)}: context.schemaUri names a custom schema, "
             "which is not registered (as in Flux)"
         )
     return str(event_type), str(body["context"]["id"])

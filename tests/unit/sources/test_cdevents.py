@@ -123,7 +123,7 @@ def test_valid_events_of_several_types_are_signals(body: bytes) -> None:
     [
         (
             _changed(("context", "type"), "dev.cdevents.foo.bar.0.1.0"),
-            "unknown CDEvent type 'dev.cdevents.foo.bar.0.1.0': CDEvents 0.4.1 has no foo bar event",
+            "unknown CDEvent type 'dev.cdevents.foo.bar.0.1.0': not an event of CDEvents 0.4.1",
         ),
         (
             _changed(("context", "type"), "com.example.push"),
@@ -229,6 +229,14 @@ def test_a_rejection_never_echoes_the_body() -> None:
     with pytest.raises(MalformedPayload) as raised:
         _parse(body)
     assert secret_looking not in str(raised.value)
+
+
+def test_a_long_type_is_named_only_in_part() -> None:
+    long_type = "dev.cdevents." + "x" * 5000 + ".merged.0.2.0"
+    with pytest.raises(MalformedPayload) as raised:
+        _parse(_changed(("context", "type"), long_type))
+    assert "unknown CDEvent type 'dev.cdevents.xxx" in str(raised.value)
+    assert len(str(raised.value)) < 300
 
 
 @pytest.mark.parametrize("body", [b"\x00junk", b"[1]", b'{"context": "x"}'])
