@@ -76,7 +76,10 @@ class Run:
     # object key -> monotonic send time of its last accepted delivery
     last_accepted: dict[tuple[str, str], float] = field(default_factory=dict)
     accepted_sends: list[tuple[float, int]] = field(default_factory=list)  # (sent at, repo)
-    delivered: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    # The last valid deliveries: replays pick one of them, well inside the 60 s dedupe window.
+    delivered: collections.deque[tuple[bytes, dict[str, str]]] = field(
+        default_factory=lambda: collections.deque(maxlen=500)
+    )
     seq: int = 0
 
     def next_seq(self) -> int:
@@ -210,7 +213,7 @@ async def send_one(kind: str, run: Run, session: aiohttp.ClientSession, rng: ran
             tally.accepted += 1
             for key in members(repo, run):
                 run.last_accepted[key] = started
-            if kind == "valid" and len(run.delivered) < 2000:
+            if kind == "valid":
                 run.delivered.append((body, headers))
 
 
@@ -291,8 +294,14 @@ async def drive(args: argparse.Namespace) -> None:
                 *(slow_worker() for _ in range(SLOW_CONCURRENCY)),
             )
             elapsed = time.monotonic() - started
-            await quiet(landed, idle_s=3.0, limit_s=120)
-            metrics = await scrape(f"http://127.0.0.1:{ports['metrics']}/metrics")
+            # Until the reconcile queue is empty and nothing has landed for 5 s (bounded).
+            metrics_url = f"http://127.0.0.1:{ports['metrics']}/metrics"
+            settle_deadline = time.monotonic() + 300
+            while time.monotonic() < settle_deadline:
+                await quiet(landed, idle_s=5.0, limit_s=60)
+                metrics = await scrape(metrics_url)
+                if metrics.get("gitops_receiver_reconcile_queue_depth", 0) == 0:
+                    break
         # The clients are gone: let the service settle (idle keep-alive closes after 15 s).
         await asyncio.sleep(20)
         stop.set()
@@ -327,11 +336,11 @@ def report(
         fivexx += sum(n for s, n in tally.statuses.items() if s.startswith("5"))
         print(f"| {kind} | {tally.sent:,} | {statuses} | {tally.accepted:,} |")
     missing = [key for key, at in run.last_accepted.items() if max(landings.get(key, [0.0])) < at]
-    patched = sum(
-        v
-        for k, v in metrics.items()
-        if "reconcile_requests_total" in k and 'outcome="patched"' in k
-    )
+    outcomes = collections.Counter[str]()
+    for key, value in metrics.items():
+        if key.startswith("gitops_receiver_reconcile_requests_total{"):
+            outcomes[key.split('outcome="')[1].split('"')[0]] += int(value)
+    patched = outcomes["patched"]
     p50, p99 = percentile(run.valid_latency_ms, 0.50), percentile(run.valid_latency_ms, 0.99)
     refused = {
         k: v
@@ -342,6 +351,10 @@ def report(
         f"\nobjects to patch (accepted deliveries): {len(run.last_accepted):,}; patched after their"
         f" last accepted delivery: {len(run.last_accepted) - len(missing):,}; reconcile patches"
         f" made: {patched:,.0f} (annotations seen landing: {sum(map(len, landings.values())):,})"
+    )
+    print(
+        "reconcile requests by outcome: "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in sorted(outcomes.items()))
     )
     print(f"valid deliveries: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"RSS: start {rss[0]:.0f} MiB, peak {rss[1]:.0f} MiB, end {rss[2]:.0f} MiB")

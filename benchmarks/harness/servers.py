@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,9 +43,10 @@ async def start_ours(
     log_level: str,
     min_interval_s: float | None = None,
     profile_dir: str | None = None,
+    extra_config: dict[str, Any] | None = None,
 ) -> tuple[Process, dict[str, int]]:
-    """gitops-receiver with the discovery endpoint `/webhooks/github`; returns (process, ports
-    by name: webhook, health, metrics)."""
+    """gitops-receiver with the discovery endpoint `/webhooks/github` (and `extra_config`'s
+    top-level settings); returns (process, ports by name: webhook, health, metrics)."""
     assert bed.cluster.server is not None
     ports = {name: envtest.free_port() for name in ("webhook", "health", "metrics")}
     config = bed.work / f"receiver-{tag}.yaml"
@@ -61,6 +63,7 @@ async def start_ours(
                         "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
                     }
                 },
+                **(extra_config or {}),
             }
         )
     )
