@@ -46,7 +46,9 @@ async def start_ours(
     extra_config: dict[str, Any] | None = None,
 ) -> tuple[Process, dict[str, int]]:
     """gitops-receiver with the discovery endpoint `/webhooks/github` (and `extra_config`'s
-    top-level settings); returns (process, ports by name: webhook, health, metrics)."""
+    top-level settings); returns (process, ports by name: webhook, health, metrics). The
+    per-client rate limit is off (the load generator is one client standing in for every
+    forge) unless `extra_config` sets `limits`."""
     assert bed.cluster.server is not None
     ports = {name: envtest.free_port() for name in ("webhook", "health", "metrics")}
     config = bed.work / f"receiver-{tag}.yaml"
@@ -63,6 +65,7 @@ async def start_ours(
                         "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
                     }
                 },
+                "limits": {"client_rate_per_s": 0},
                 **(extra_config or {}),
             }
         )
