@@ -18,6 +18,9 @@ def main() -> int:
     )
     killed = stats["killed"] + stats.get("timeout", 0) + stats.get("caught_by_type_check", 0)
     checked = stats["total"] - stats.get("not_checked", 0) - stats.get("skipped", 0)
+    if checked == 0:
+        print("no mutant was checked: see mutmut's output above", file=sys.stderr)
+        return 1
     print(
         f"mutants: {stats['total']}, killed: {killed}, survived: {stats['survived']}, "
         f"no test: {stats.get('no_tests', 0)}, suspicious: {stats.get('suspicious', 0)}"
