@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --build-deps-for wheel \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format bench envtest lock clean
+.PHONY: run test lint format bench envtest flux lock clean mutate
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,21 @@ format: $(STAMP)
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done
 
+## mutate: mutation testing (mutmut) of receiver/sources, routing and http against the unit and
+## HTTP tests, then the score; slow (tens of minutes), never part of `make test`.
+## MUTANTS="receiver.sources.github*" narrows it to some mutants.
+mutate: $(STAMP)
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS) || true
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/python scripts/mutation-score.py mutants/mutmut-cicd-stats.json
+
 ## envtest: build the test kube-apiserver and etcd once into ~/.cache/gitops-receiver
 envtest:
 	scripts/build-envtest.sh
+
+## flux: build Flux's controllers, CLI and real CRDs once into ~/.cache/gitops-receiver/flux
+flux:
+	scripts/build-flux.sh
 
 ## lock: re-resolve requirements/runtime.txt and requirements/dev.txt from pyproject.toml
 ## (after changing a pin there; add --upgrade-package NAME to LOCK_FLAGS to move one package)
@@ -51,4 +63,4 @@ lock: $(STAMP)
 		-o requirements/dev.txt pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

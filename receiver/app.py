@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +33,9 @@ from aiohttp import web
 from receiver import backoff, expressions, oidc_keys
 from receiver.config import Settings
 from receiver.dedupe import DeliveryDeduper
-from receiver.errors import ConfigError, KubeError, KubeRejected
+from receiver.errors import ConfigError, KubeError, KubeRejected, TargetNotFound
 from receiver.events import ObjectRef
-from receiver.http import health, server
+from receiver.http import connections, health, server
 from receiver.inspector.journal import Journal, StatusPost
 from receiver.inspector.tracker import Announce, Tracker
 from receiver.kube import argocd as argocd_kinds
@@ -92,13 +93,18 @@ class App:
         self.own_patches = OwnPatches()
         if client is not None:
             self.cluster = LiveCluster(
-                client, hard_refresh=hard_refresh, own_patches=self.own_patches
+                client,
+                hard_refresh=hard_refresh,
+                own_patches=self.own_patches,
+                take_hydration=self._take_hydration,
             )
         else:
             assert settings.inventory is not None
             self._inventory_objects = inventory.load_objects(settings.inventory)
             self.cluster = inventory.InventoryCluster(
-                self._inventory_objects, hard_refresh=hard_refresh
+                self._inventory_objects,
+                hard_refresh=hard_refresh,
+                take_hydration=self._take_hydration,
             )
         for endpoint in settings.discovery.endpoints:
             if endpoint not in ROUTABLE_ENDPOINTS or endpoint_source(endpoint) is None:
@@ -158,6 +164,11 @@ class App:
             cluster=self.cluster,
         )
         self._poll_records: dict[Key, poll_refs.PollRecord] = {}
+        self._poll_secrets: Counter[Key] = Counter()  # GitRepository secretRefs (poller on)
+        self._configured_secrets = _configured_secrets(settings)
+        self._fetching: set[Key] = set()
+        self._secret_deleted: set[Key] = set()  # deleted while being fetched
+        self._fetches: set[asyncio.Task[None]] = set()
         self._ls_remote: GitPythonLsRemote | None = None
         self.poller: Poller | None = None
         if settings.poll.enabled:
@@ -167,8 +178,9 @@ class App:
                 list_records=lambda: list(self._poll_records.values()),
                 read_secret=self._read_secret,
                 request_reconcile=lambda ref, *, reason: self.queue.request_all(
-                    [ref], reason=reason
+                    [ref], reason=reason, remember=False
                 ),
+                announce_move=self._on_remote_moved,
                 recently_requested=self._recently_requested,
                 ls_remote=self._ls_remote,
                 metrics=PollerMetrics(self.metrics.registry),
@@ -223,9 +235,16 @@ class App:
                 metrics=self.metrics,
                 max_body_bytes=self.settings.max_body_bytes,
                 journal=self.journal,
+                limit_settings=self.settings.limits,
             ),
             self.settings.listen.host,
             self.settings.listen.port,
+            guard=connections.ConnectionGuard(
+                max_connections=self.settings.limits.max_connections,
+                header_timeout_s=self.settings.limits.header_timeout_s,
+                idle_timeout_s=self.settings.limits.idle_timeout_s,
+                metrics=self.metrics,
+            ),
         )
         await self._serve(
             "health",
@@ -253,9 +272,9 @@ class App:
             await self.events.stop()
         if self.status is not None:
             await self.status.stop()
-        for task in self._tasks:  # the elector releases the Lease as it stops
+        for task in [*self._tasks, *self._fetches]:  # the elector releases the Lease as it stops
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._fetches, return_exceptions=True)
         await self._stop_singletons()
         for runner in self._runners[1:]:
             await runner.cleanup()
@@ -273,18 +292,51 @@ class App:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         await stop.wait()
         log.info("stopping", reason="signal")
         await self.stop()
 
-    async def _serve(self, name: str, app: web.Application, host: str, port: int) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+    async def _serve(
+        self,
+        name: str,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        guard: connections.ConnectionGuard | None = None,
+    ) -> None:
+        """Listen on host:port; a port that cannot be bound is a `ConfigError` (one line)."""
+        limits = self.settings.limits
+        options: dict[str, Any] = {
+            "access_log": None,
+            "handle_signals": False,
+            "shutdown_timeout": 5,
+            # aiohttp's own idle close is a backstop behind the guard's (1 h by default).
+            "keepalive_timeout": limits.idle_timeout_s * 2,
+            "lingering_time": 2.0,
+            # Signatures cover the bytes sent: never inflate before verifying (see limits.py).
+            "auto_decompress": False,
+        }
+        runner = (
+            web.AppRunner(app, **options)
+            if guard is None
+            else connections.GuardedRunner(app, guard=guard, **options)
+        )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        self.ports[name] = int(runner.addresses[-1][1])
         self._runners.append(runner)
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} for the {name} port: {exc.strerror or exc}"
+            ) from None
+        self.ports[name] = int(runner.addresses[-1][1])
         log.info("listening", port_name=name, address=f"{host}:{self.ports[name]}")
 
     def _status_done(self, update: StatusUpdate, outcome: str) -> None:
@@ -344,9 +396,7 @@ class App:
 
     # -- sources of objects ----------------------------------------------------------------
     def _start_inventory(self) -> None:
-        for obj in self._inventory_objects:
-            if obj.get("kind") == "Secret":
-                self._on_secret(raw.ADDED, obj)
+        """Receivers and the discovery kinds first, so that only referenced Secrets are kept."""
         for obj in self._inventory_objects:
             if obj.get("kind") == "Receiver":
                 self._on_receiver(raw.ADDED, obj)
@@ -357,12 +407,14 @@ class App:
             for resource, on_event in feeds:
                 if obj.get("kind") == resource.kind:
                     on_event(raw.ADDED, obj)
+        for obj in self._inventory_objects:
+            if obj.get("kind") == "Secret":
+                self._on_secret(raw.ADDED, obj)
 
     async def _start_live(self, client: KubeClient) -> None:
         receiver_type = await self._receiver_resource(client)
         self.pipeline.preferred_versions = await _preferred_versions(client)
-        self._watch(client, receiver_type, self._on_receiver)
-        self._watch(client, resources.SECRET, self._on_secret, field_selector=SECRET_FIELD_SELECTOR)
+        referencing = [self._watch(client, receiver_type, self._on_receiver)]
         discovery = self.settings.discovery
         for resource, on_event in self._discovery_feeds():
             versioned = resources.resource_for(
@@ -371,7 +423,7 @@ class App:
                 preferred_versions=self.pipeline.preferred_versions,
             )
             for namespace in discovery.namespaces or (None,):
-                self._watch(
+                watch = self._watch(
                     client,
                     versioned,
                     on_event,
@@ -379,6 +431,19 @@ class App:
                     label_selector=discovery.label_selector,
                     own_patches=self.own_patches,
                 )
+                if resource.kind == "GitRepository":
+                    referencing.append(watch)
+        # Secrets are listed once what references them is known, so the first list keeps only
+        # those; a reference that appears later is fetched (`_want_secret`).
+        for namespace in self.settings.secret_namespaces or (None,):
+            self._watch(
+                client,
+                resources.SECRET,
+                self._on_secret,
+                namespace=namespace,
+                field_selector=SECRET_FIELD_SELECTOR,
+                after=[w.state.synced for w in referencing],
+            )
         if self._wants_argocd():
             served = await argocd_kinds.served_kinds(client)
             self._watch_argocd(client, served)
@@ -412,6 +477,10 @@ class App:
                 self._watch_argocd(client, new)
                 watched.update(kind.kind for kind in new)
 
+    def _take_hydration(self, ref: ObjectRef) -> bool:
+        """For the cluster's refresh patch: did a routed push ask this Application to hydrate?"""
+        return self.discovery.take_hydration(ref)
+
     def _wants_argocd(self) -> bool:
         """Argo CD objects are indexed for the discovery endpoints and commit statuses."""
         return self.settings.argocd.enabled and bool(
@@ -429,11 +498,13 @@ class App:
         return on_event
 
     def _discovery_feeds(self) -> list[tuple[resources.ResourceType, watching.OnEvent]]:
-        """Which kinds the discovery indexes need watched, given the configured endpoints."""
+        """Which Flux kinds to watch, given the configured endpoints. GitRepositories always:
+        routing, the poller and statuses read them, and their `lastHandledReconcileAt` lets
+        the reconcile queue send a held request as soon as Flux handled the last one."""
         endpoints = set(self.settings.discovery.endpoints)
-        feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = []
-        if endpoints or self.poller is not None or self.status is not None:
-            feeds.append((resources.GIT_REPOSITORY, self._on_git_repository))
+        feeds: list[tuple[resources.ResourceType, watching.OnEvent]] = [
+            (resources.GIT_REPOSITORY, self._on_git_repository)
+        ]
         if (endpoints and self.settings.discovery.downstream) or self.status is not None:
             feeds.append((resources.KUSTOMIZATION, self._on_reader))
             feeds.append((resources.HELM_RELEASE, self._on_reader))
@@ -457,12 +528,16 @@ class App:
         label_selector: str | None = None,
         field_selector: str | None = None,
         own_patches: OwnPatches | None = None,
-    ) -> None:
-        """Watch `resource`; MODIFIED events that only echo one of `own_patches` are skipped."""
+        after: list[asyncio.Event] | None = None,
+    ) -> _Watch:
+        """Watch `resource` (once every event of `after` is set; it counts for readiness now);
+        MODIFIED events that only echo one of `own_patches` are skipped."""
         watch = _Watch(name=f"{resource.plural}.{resource.group or 'core'}")
         self._watches.append(watch)
-        self._spawn(
-            watching.watch_forever(
+
+        async def run() -> None:
+            await asyncio.gather(*(event.wait() for event in after or ()))
+            await watching.watch_forever(
                 client=client,
                 resource=resource,
                 on_event=on_event,
@@ -472,9 +547,10 @@ class App:
                 label_selector=label_selector,
                 field_selector=field_selector,
                 own_patches=own_patches,
-            ),
-            f"watch-{watch.name}",
-        )
+            )
+
+        self._spawn(run(), f"watch-{watch.name}")
+        return watch
 
     async def _receiver_resource(self, client: KubeClient) -> resources.ResourceType:
         """Receiver `v1` where served, else `v1beta2` (older Flux)."""
@@ -498,15 +574,24 @@ class App:
 
     def _on_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         self.discovery.apply_git_repository(event, obj)
+        ref = records.object_ref(obj, resources.GIT_REPOSITORY)
+        status = obj.get("status")
+        handled = status.get("lastHandledReconcileAt") if isinstance(status, Mapping) else None
+        if isinstance(handled, str) and event != raw.DELETED:
+            self.queue.handled(ref, requested_at=handled)
         if self.status is not None:
-            ref = records.object_ref(obj, resources.GIT_REPOSITORY)
             self.status.on_source(event, obj, downstream=self.discovery.readers.downstream_of(ref))
         if self.poller is not None:
             key = raw.object_key(obj)
-            if event == raw.DELETED:
-                self._poll_records.pop(key, None)
-            else:
-                self._poll_records[key] = poll_refs.record_from_object(obj)
+            old = self._poll_records.pop(key, None)
+            if event != raw.DELETED:
+                record = self._poll_records[key] = poll_refs.record_from_object(obj)
+                if record.secret_name is not None:
+                    self._poll_secrets[(key[0], record.secret_name)] += 1
+                    self._want_secret((key[0], record.secret_name))
+            if old is not None and old.secret_name is not None:
+                self._poll_secrets[(key[0], old.secret_name)] -= 1
+                self._unwant_secret((key[0], old.secret_name))
 
     async def _freeze_after_sync(self) -> None:
         """Once the first lists are in, move everything alive to the collector's permanent
@@ -525,23 +610,107 @@ class App:
     async def _read_secret(self, namespace: str, name: str) -> Mapping[str, bytes] | None:
         return self.receivers.secret((namespace, name))
 
+    def _on_remote_moved(self, record: poll_refs.PollRecord, resolved: poll_refs.Resolved) -> None:
+        """The poller reconciled a push whose webhook never came: statuses as for a push."""
+        if self.status is not None:
+            self.status.on_remote_moved(
+                record=record,
+                resolved=resolved,
+                downstream=self.discovery.readers.downstream_of(record.ref),
+            )
+
     def _recently_requested(self, ref: ObjectRef, within_s: float) -> bool:
         last = self.queue.last_requested_ns(ref)
         return last is not None and time.time_ns() - last < within_s * 1e9
 
     # -- receivers and their status ----------------------------------------------------------
     def _on_receiver(self, event: str, obj: Mapping[str, Any]) -> None:
+        old = self.receivers.entry(raw.object_key(obj))
         key = self.receivers.apply_receiver(event, obj)
+        new = self.receivers.entry(key)
+        if new is not None and new.secret_name:  # generic-oidc Receivers name none
+            self._want_secret((new.namespace, new.secret_name))
+        if (
+            old is not None
+            and old.secret_name
+            and (new is None or new.secret_name != old.secret_name)
+        ):
+            self._unwant_secret((old.namespace, old.secret_name))
         self._receiver_changed(key)
 
+    # -- Secrets: only those something references are kept --------------------------------
+    def _secret_wanted(self, key: Key) -> bool:
+        return (
+            key in self._configured_secrets
+            or bool(self.receivers.naming_secret(key))
+            or self._poll_secrets[key] > 0
+        )
+
     def _on_secret(self, event: str, obj: Mapping[str, Any]) -> None:
-        for key in self.receivers.apply_secret(event, obj):
-            self._receiver_changed(key)
+        """A Secret from the watch: kept (decoded) only when referenced, else dropped here."""
+        key = raw.object_key(obj)
+        if event == raw.DELETED:
+            if key in self._fetching:
+                self._secret_deleted.add(key)
+        elif not self._secret_wanted(key):
+            self._unwant_secret(key)
+            return
+        for receiver_key in self.receivers.apply_secret(event, obj):
+            self._receiver_changed(receiver_key)
+
+    def _unwant_secret(self, key: Key) -> None:
+        if not self._secret_wanted(key) and self.receivers.secret(key) is not None:
+            self.receivers.forget_secret(key)
+
+    def _want_secret(self, key: Key) -> None:
+        """A new reference to a Secret the watch dropped (or has not listed yet): fetch it."""
+        if self.client is None or key in self._fetching or self.receivers.secret(key) is not None:
+            return
+        namespaces = self.settings.secret_namespaces
+        if namespaces and key[0] not in namespaces:
+            log.warning(
+                "secret_outside_namespaces",
+                secret=f"{key[0]}/{key[1]}",
+                detail="add the namespace to secret_namespaces (and its Role)",
+            )
+            return
+        if not self._secret_watches_synced():
+            return  # the first list brings it
+        self._fetching.add(key)
+        task = asyncio.create_task(self._fetch_secret(self.client, key), name="secret-fetch")
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    def _secret_watches_synced(self) -> bool:
+        watches = [w for w in self._watches if w.name == "secrets.core"]
+        return bool(watches) and all(w.state.synced.is_set() for w in watches)
+
+    async def _fetch_secret(self, client: KubeClient, key: Key) -> None:
+        try:
+            obj = await client.get(resources.SECRET.object_path(namespace=key[0], name=key[1]))
+        except KubeError as exc:
+            if not isinstance(exc, TargetNotFound):  # absent: the watch brings it if created
+                log.warning("secret_fetch_failed", secret=f"{key[0]}/{key[1]}", error=str(exc))
+            self._fetching.discard(key)
+            for receiver_key in self.receivers.naming_secret(key):
+                self._receiver_changed(receiver_key)  # its status waited for this answer
+            return
+        self._fetching.discard(key)
+        # Deleted (or brought by the watch) while this GET was in flight: the watch is newer.
+        deleted = key in self._secret_deleted
+        self._secret_deleted.discard(key)
+        if not deleted and self.receivers.secret(key) is None:
+            self._on_secret(raw.MODIFIED, obj)
+        else:
+            for receiver_key in self.receivers.naming_secret(key):
+                self._receiver_changed(receiver_key)
 
     def _receiver_changed(self, key: Key, *, quiet: bool = False) -> None:
         entry = self.receivers.entry(key)
         if entry is None:
             return
+        if (entry.namespace, entry.secret_name) in self._fetching:
+            return  # its Secret is being read: the status follows the answer, not a TokenNotFound
         if entry.token == b"" and not quiet:
             log.warning(
                 "receiver_empty_token",
@@ -552,15 +721,17 @@ class App:
             self._status_pending.add(key)
             self._status_keys.put_nowait(key)
 
+    def _status_patch(self, key: Key) -> dict[str, Any] | None:
+        """In a function of its own so that no frame keeps the entry (and its token) alive."""
+        entry = self.receivers.entry(key)
+        return None if entry is None else status_patch(entry, now=_rfc3339_now())
+
     async def _write_statuses(self) -> None:
         rng = random.Random()
         while True:
             key = await self._status_keys.get()
             self._status_pending.discard(key)
-            entry = self.receivers.entry(key)
-            if entry is None:
-                continue
-            patch = status_patch(entry, now=_rfc3339_now())
+            patch = self._status_patch(key)
             if patch is None:
                 continue
             await self._write_status(key, patch, random=rng.random)
@@ -601,6 +772,20 @@ def _transient(exc: Exception) -> bool:
 def replica_name() -> str:
     """This replica's name: the pod's (`POD_NAME` from the downward API), else the host's."""
     return os.environ.get("POD_NAME") or socket.gethostname()
+
+
+def _configured_secrets(settings: Settings) -> frozenset[Key]:
+    """Secrets the configuration names: discovery endpoints' and forge tokens'."""
+    keys = {
+        (endpoint.secret_ref.namespace, endpoint.secret_ref.name)
+        for endpoint in settings.discovery.endpoints.values()
+    }
+    for forge in settings.status.forges if settings.status is not None else ():
+        if forge.token_secret_ref is not None:
+            keys.add((forge.token_secret_ref.namespace, forge.token_secret_ref.name))
+        for namespace, ref in forge.namespace_token_secret_refs.items():
+            keys.add((namespace, ref.name))
+    return frozenset(keys)
 
 
 async def _preferred_versions(client: KubeClient) -> dict[str, str]:

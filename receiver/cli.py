@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deliveries":
             return asyncio.run(_deliveries(args))
         return asyncio.run(_send(args))
-    except ConfigError as exc:
-        print(f"gitops-receiver: {exc}", file=sys.stderr)
+    except (ConfigError, OSError) as exc:
+        # Start-up errors (a port in use, an unreadable file): one line, never a traceback.
+        print(f"gitops-receiver: {logs.redact(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

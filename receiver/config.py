@@ -9,6 +9,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -152,6 +153,43 @@ class ArgoCdSettings(BaseModel):
     hard_refresh: bool = False
     # Where the CRDs are not served yet, how often to ask again (Argo CD installed later).
     recheck_interval_s: float = Field(default=300.0, gt=0)
+
+
+class LimitSettings(BaseModel):
+    """What one client, or all of them together, may take of the webhook port.
+
+    Safe defaults for a port on the open internet; each limit has a metric (README, "Running it
+    on the internet"). Time limits close the connection; the others answer fast and never stall.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # From a connection's first byte (or the end of its previous request) to its last header.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # From the end of the headers to the last byte of the body: 408, connection closed.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # A kept-alive connection with no request for this long is closed.
+    idle_timeout_s: float = Field(default=15.0, gt=0)
+    # Open connections beyond this are answered 503 and closed at once.
+    max_connections: int = Field(default=512, ge=1)
+    # Bytes of request bodies held at once across all connections; beyond: 503 + Retry-After.
+    max_body_bytes_in_flight: int = Field(default=64 * MIB, ge=1024)
+    # Requests per second per client IP (token bucket of `client_burst`); beyond: 429.
+    # 0 turns the per-client limit off.
+    client_rate_per_s: float = Field(default=50.0, ge=0)
+    client_burst: int = Field(default=200, ge=1)
+    # Peers whose X-Forwarded-For names the client (an Ingress); CIDRs or addresses.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+        return value
 
 
 class WatchSettings(BaseModel):
@@ -414,6 +452,10 @@ class Settings(BaseModel):
     receiver_status: ReceiverStatusSettings = ReceiverStatusSettings()
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     dedupe_window_s: float = Field(default=60.0, ge=0)
+    limits: LimitSettings = LimitSettings()
+    # Watch Secrets only in these namespaces (a Role each instead of a ClusterRole); empty:
+    # cluster-wide. Either way only Secrets something references are kept.
+    secret_namespaces: tuple[str, ...] = ()
     discovery: DiscoverySettings = DiscoverySettings()
     trigger: TriggerSettings = TriggerSettings()
     watch: WatchSettings = WatchSettings()

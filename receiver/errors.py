@@ -16,6 +16,10 @@ module, so the tree costs them nothing.
         ReceiverNotReady         receiver suspended or not Ready, endpoint Secret missing
         FilterFailed             a Receiver's CEL filter failed on this delivery
       ResourcesUnreadable      a filtered Receiver's objects could not be read (may retry)
+        BodyTimeout              the body did not arrive within the body time limit
+        UnsupportedEncoding      a compressed body (signatures cover the bytes sent)
+        RateLimited              the client is over its request rate
+      BodiesInFlight           the budget of bytes held across connections is spent (may retry)
       QueueRefused             the reconcile queue takes no request now (sender may retry)
         QueueFull
         QueueDraining
@@ -92,6 +96,23 @@ class ReceiverNotReady(RequestRejected):
     """The receiver is suspended or not Ready, or the endpoint's Secret is missing."""
 
 
+class BodyTimeout(RequestRejected):
+    """The body did not arrive within `limits.body_timeout_s` of the headers."""
+
+
+class UnsupportedEncoding(RequestRejected):
+    """A `Content-Encoding` other than identity: forges sign the bytes they send and none
+    compresses its deliveries, so a compressed body is refused rather than inflated."""
+
+
+class RateLimited(RequestRejected):
+    """The client is over `limits.client_rate_per_s`; it may try again in `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # --- the service cannot take a delivery now ---------------------------------------------------
 
 
@@ -101,6 +122,11 @@ class FilterFailed(RequestRejected):
 
 class ResourcesUnreadable(ReceiverError):
     """A filtered Receiver's objects could not be read from the API server (sender may retry)."""
+
+
+class BodiesInFlight(ReceiverError):
+    """Taking this body would hold more than `limits.max_body_bytes_in_flight` bytes of bodies
+    across all connections; nothing was read, the sender may retry."""
 
 
 class QueueRefused(ReceiverError):

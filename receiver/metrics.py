@@ -77,3 +77,28 @@ class Metrics:
             ["resource", "reason"],
             registry=r,
         )
+        self.open_connections = Gauge(
+            "gitops_receiver_open_connections",
+            "Connections open on the webhook port (limit: limits.max_connections).",
+            registry=r,
+        )
+        self.body_bytes_in_flight = Gauge(
+            "gitops_receiver_body_bytes_in_flight",
+            "Bytes of request bodies held across all connections "
+            "(limit: limits.max_body_bytes_in_flight).",
+            registry=r,
+        )
+        self.limit_refusals = Counter(
+            "gitops_receiver_limit_refusals_total",
+            "Requests or connections refused by a limit "
+            "(connections: 503 and closed; body_bytes_in_flight: 503; client_rate: 429).",
+            ["limit"],
+            registry=r,
+        )
+        self.connections_closed = Counter(
+            "gitops_receiver_connections_closed_total",
+            "Connections closed by a time limit (header_timeout, body_timeout, idle_timeout) "
+            "or for a request that is not HTTP (bad_request).",
+            ["reason"],
+            registry=r,
+        )

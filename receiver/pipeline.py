@@ -510,6 +510,7 @@ class Pipeline:
         pushes: list[_StatusRequest] = []
         for event in events:
             routed = self.discovery.route(event)
+            self.discovery.request_hydration(routed.hydrate)
             targets.update(dict.fromkeys(routed.targets))
             skipped.extend(routed.skipped)
             _log_route(event, routed, endpoint=endpoint)

@@ -16,8 +16,10 @@ How it works, in order:
    on the same port with the same etcd; `stop()` kills both and removes the folder. Children get
    SIGKILL if the test process dies (Linux PR_SET_PDEATHSIG), `stop()` also runs at exit, and
    folders left by a killed run are removed by the next start.
-3. `install_crds()` server-side-applies the minimal Flux CRDs in `tests/crds/` and waits until
-   each is Established, in discovery, and listable: a fresh or restarted apiserver answers 429
+3. `install_crds()` server-side-applies CRDs from a list of folders (the first folder that
+   defines a CRD wins: Flux's real CRDs first, see `tests/support/flux.py`, then the minimal
+   ones in `tests/crds/` for kinds no real CRD can be had for) and waits until each is
+   Established, in discovery, and listable: a fresh or restarted apiserver answers 429
    "storage is (re)initializing" for a while after /readyz, so (re)starts wait for that too.
 Test code only: nothing in `receiver/` may import this. There is no kube-controller-manager, so
 namespaces never finish deleting by themselves; `delete_namespace()` purges and finalizes them.
@@ -45,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ K8S_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-envtest.sh"
-CRD_DIR = Path(__file__).resolve().parent / "crds"
+MINIMAL_CRD_DIR = Path(__file__).resolve().parent / "crds"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 CRD_TIMEOUT_S = 60.0
@@ -71,7 +73,7 @@ ADMIN_USER = "envtest-admin"
 FIELD_MANAGER = "gitops-receiver-tests"
 WORK_DIR_PREFIX = "gitops-receiver-envtest-"
 OWNER_FILE = "owner.pid"
-# Namespaced kinds purged by delete_namespace (core plus every CRD in tests/crds).
+# Namespaced kinds purged by delete_namespace (core plus every installed CRD).
 _CORE_PURGE_PATHS = (
     "/api/v1/namespaces/{ns}/secrets",
     "/api/v1/namespaces/{ns}/configmaps",
@@ -184,7 +186,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_pki(folder: Path) -> None:
+def write_pki(folder: Path) -> None:
     """CA, a serving cert for 127.0.0.1/localhost signed by it, and a service-account key."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -366,18 +368,23 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="envtest-spawn")
 
 
-def _spawn(args: list[str], *, log_path: Path) -> subprocess.Popen[bytes]:
-    def spawn() -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], *, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A child process that is killed when this test process dies; output to `log_path`."""
+
+    def start() -> subprocess.Popen[bytes]:
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
                 preexec_fn=_die_with_parent,  # only calls prctl(2) in the child
             )
 
-    return _SPAWNER.submit(spawn).result()
+    return _SPAWNER.submit(start).result()
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, *, graceful: bool = True) -> None:
@@ -490,7 +497,7 @@ class KubeTestServer:
             atexit.register(self.stop)
             self._atexit_registered = True
         try:
-            _write_pki(self.work_dir / "pki")
+            write_pki(self.work_dir / "pki")
             self.token_file.write_text(f'{self.token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
             self.token_file.chmod(0o600)
             self.etcd_port, self.etcd_peer_port, self.port = free_port(), free_port(), free_port()
@@ -506,7 +513,7 @@ class KubeTestServer:
     def _start_etcd(self) -> None:
         work = self._dir()
         peer = f"http://127.0.0.1:{self.etcd_peer_port}"
-        self._etcd = _spawn(
+        self._etcd = spawn(
             [
                 str(self.binaries.etcd),
                 "--name=envtest",
@@ -558,7 +565,7 @@ class KubeTestServer:
         """Start kube-apiserver (again) on `self.port` and wait for /readyz."""
         if self._apiserver is not None and self._apiserver.poll() is None:
             raise EnvtestError("kube-apiserver is already running")
-        self._apiserver = _spawn(self._apiserver_args(), log_path=self.apiserver_log_path)
+        self._apiserver = spawn(self._apiserver_args(), log_path=self.apiserver_log_path)
         self._wait_until(
             "kube-apiserver /readyz",
             self._ready,
@@ -571,10 +578,15 @@ class KubeTestServer:
             timeout_s=self.start_timeout_s,
         )
 
-    def install_crds(self, crd_dir: Path = CRD_DIR) -> list[CrdInfo]:
+    def install_crds(self, crd_dirs: Sequence[Path]) -> list[CrdInfo]:
         """Install the CRDs (see `install_crds`); restarts then wait until they are listable."""
-        self.installed_crds = install_crds(kubeconfig_path=self.kubeconfig_path, crd_dir=crd_dir)
-        return self.installed_crds
+        installed = install_crds(kubeconfig_path=self.kubeconfig_path, crd_dirs=crd_dirs)
+        known = {crd.name for crd in installed}
+        self.installed_crds = [
+            *installed,
+            *(crd for crd in self.installed_crds if crd.name not in known),
+        ]
+        return installed
 
     def _ready(self) -> bool:
         status, body = self.request("GET", "/readyz", timeout_s=2)
@@ -642,7 +654,7 @@ class KubeTestServer:
         paths = [p.format(ns=name) for p in _CORE_PURGE_PATHS]
         paths += [
             f"/apis/{crd.group}/{crd.storage_version}/namespaces/{name}/{crd.plural}"
-            for crd in load_crds()
+            for crd in self.installed_crds
         ]
         for path in paths:
             self.request("DELETE", path)
@@ -669,13 +681,19 @@ class CrdInfo:
     manifest: dict[str, Any]
 
 
-def load_crds(crd_dir: Path = CRD_DIR) -> list[CrdInfo]:
-    """Every CustomResourceDefinition in the YAML files of `crd_dir`."""
+def load_crds(crd_dirs: Sequence[Path]) -> list[CrdInfo]:
+    """Every CustomResourceDefinition in the YAML files of `crd_dirs`; a CRD name found in an
+    earlier folder hides the same name in a later one (real CRDs before minimal ones)."""
     found: list[CrdInfo] = []
-    for path in sorted(crd_dir.glob("*.yaml")):
+    names: set[str] = set()
+    paths = [path for crd_dir in crd_dirs for path in sorted(crd_dir.glob("*.yaml"))]
+    for path in paths:
         for document in yaml.safe_load_all(path.read_text()):
             if not document or document.get("kind") != "CustomResourceDefinition":
                 continue
+            if document["metadata"]["name"] in names:
+                continue
+            names.add(document["metadata"]["name"])
             spec = document["spec"]
             versions = spec["versions"]
             found.append(
@@ -707,11 +725,12 @@ def _poll(what: str, probe: Callable[[], bool], *, timeout_s: float) -> None:
 
 
 def install_crds(
-    *, kubeconfig_path: Path, crd_dir: Path = CRD_DIR, timeout_s: float = CRD_TIMEOUT_S
+    *, kubeconfig_path: Path, crd_dirs: Sequence[Path], timeout_s: float = CRD_TIMEOUT_S
 ) -> list[CrdInfo]:
-    """Server-side apply every CRD in `crd_dir`; return once all are Established and served."""
+    """Server-side apply every CRD of `crd_dirs` (see `load_crds`); return once all are
+    Established and served."""
     api = KubeHttp.from_kubeconfig(kubeconfig_path)
-    crds = load_crds(crd_dir)
+    crds = load_crds(crd_dirs)
     base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     for crd in crds:
         status, body = api.request(
@@ -777,13 +796,15 @@ def wait_until_listable(api: KubeHttp, *, paths: Iterable[str], timeout_s: float
 
 
 @contextlib.contextmanager
-def running_server(*, binaries: Binaries, with_crds: bool = True) -> Iterator[KubeTestServer]:
-    """Start a server (with the CRDs installed), yield it, always stop it."""
+def running_server(
+    *, binaries: Binaries, crd_dirs: Sequence[Path] = ()
+) -> Iterator[KubeTestServer]:
+    """Start a server (with the CRDs of `crd_dirs` installed), yield it, always stop it."""
     server = KubeTestServer(binaries=binaries)
     try:
         server.start()
-        if with_crds:
-            server.install_crds()
+        if crd_dirs:
+            server.install_crds(crd_dirs)
         yield server
     finally:
         server.stop()

@@ -31,6 +31,7 @@ from benchmarks.harness.payloads import (
 )
 from benchmarks.harness.processes import pin
 from tests import envtest
+from tests.support import flux
 
 
 class Api:
@@ -115,7 +116,10 @@ class Cluster:
             raise RuntimeError(binaries)
         self.server = envtest.KubeTestServer(binaries=binaries)
         await asyncio.to_thread(self.server.start)
-        await asyncio.to_thread(self.server.install_crds)
+        build = flux.locate_build(notify=print)
+        if isinstance(build, str):
+            raise RuntimeError(build)
+        await asyncio.to_thread(self.server.install_crds, flux.crd_dirs(build))
         self.api = Api(self.server)
         for ns in (*NAMESPACES, PROBE_NS, FLUX_NS, SYSTEM_NS):
             await self.api.ensure("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})

@@ -41,12 +41,13 @@ def object_name(i: int) -> tuple[str, str]:
 
 
 def git_repository(i: int, *, repos: int) -> dict[str, Any]:
-    """A GitRepository as a team would write it; the URL form varies (https, ssh, scp-like)."""
+    """A GitRepository as a team would write it; the URL form varies (https, ssh, ssh with a
+    port: Flux's CRD refuses the scp-like `git@host:path`)."""
     repo = repo_path(i % repos)
     url = (
         f"https://github.com/{repo}.git",
         f"ssh://git@github.com/{repo}.git",
-        f"git@github.com:{repo}.git",
+        f"ssh://git@github.com:22/{repo}.git",
     )[i % 3]
     namespace, name = object_name(i)
     metadata: dict[str, Any] = {

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,9 +43,12 @@ async def start_ours(
     log_level: str,
     min_interval_s: float | None = None,
     profile_dir: str | None = None,
+    extra_config: dict[str, Any] | None = None,
 ) -> tuple[Process, dict[str, int]]:
-    """gitops-receiver with the discovery endpoint `/webhooks/github`; returns (process, ports
-    by name: webhook, health, metrics)."""
+    """gitops-receiver with the discovery endpoint `/webhooks/github` (and `extra_config`'s
+    top-level settings); returns (process, ports by name: webhook, health, metrics). The
+    per-client rate limit is off (the load generator is one client standing in for every
+    forge) unless `extra_config` sets `limits`."""
     assert bed.cluster.server is not None
     ports = {name: envtest.free_port() for name in ("webhook", "health", "metrics")}
     config = bed.work / f"receiver-{tag}.yaml"
@@ -61,6 +65,8 @@ async def start_ours(
                         "github": {"secret_ref": {"namespace": SYSTEM_NS, "name": "webhook-token"}}
                     }
                 },
+                "limits": {"client_rate_per_s": 0},
+                **(extra_config or {}),
             }
         )
     )
@@ -183,7 +189,7 @@ def hook_paths(*, objects: int, repos: list[int]) -> tuple[dict[int, str], list[
 async def install_flux_crds(bed: Bed, *, crd_dir: Path) -> None:
     assert bed.cluster.server is not None
     await asyncio.to_thread(
-        envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dir=crd_dir
+        envtest.install_crds, kubeconfig_path=bed.cluster.server.kubeconfig_path, crd_dirs=[crd_dir]
     )
 
 

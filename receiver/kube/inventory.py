@@ -16,7 +16,12 @@ import yaml
 
 from receiver.errors import ConfigError, TargetNotFound
 from receiver.events import ObjectRef
-from receiver.kube.patching import partial_metadata, request_patch
+from receiver.kube.patching import (
+    TakeHydration,
+    no_hydration,
+    partial_metadata,
+    request_patch,
+)
 from receiver.objects.resources import ResourceType, Selector
 
 log = structlog.get_logger(__name__)
@@ -46,9 +51,16 @@ def load_objects(folder: Path) -> list[dict[str, Any]]:
 class InventoryCluster:
     """Implements `patching.Cluster` by logging what would be sent."""
 
-    def __init__(self, objects: list[dict[str, Any]], *, hard_refresh: bool = False) -> None:
+    def __init__(
+        self,
+        objects: list[dict[str, Any]],
+        *,
+        hard_refresh: bool = False,
+        take_hydration: TakeHydration = no_hydration,
+    ) -> None:
         self._objects = objects
         self._hard_refresh = hard_refresh
+        self._take_hydration = take_hydration
 
     def _find(self, kind: str, namespace: str) -> list[dict[str, Any]]:
         return [
@@ -76,6 +88,7 @@ class InventoryCluster:
                 requested_at=requested_at,
                 hard_refresh=self._hard_refresh,
                 annotations=annotations,
+                hydrate=self._take_hydration(target),
             ),
         )
         return None

@@ -9,7 +9,7 @@ an Argo CD Application or ApplicationSet it is Argo CD's refresh annotation inst
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from receiver.errors import KubeRejected, TargetNotFound
@@ -74,15 +74,25 @@ def request_patch(
     requested_at: str,
     hard_refresh: bool,
     annotations: Mapping[str, str] | None = None,
+    hydrate: bool = False,
 ) -> dict[str, Any]:
     """The merge patch that asks `target`'s controller to act now: Flux's requestedAt
     annotation (with `annotations` riding along), or for an Argo CD object the refresh
     annotation its own webhook handler sets (`hard_refresh` makes an Application's refresh
-    hard)."""
-    refresh = argocd.refresh_patch(target.kind, hard=hard_refresh)
+    hard, `hydrate` adds Argo CD's hydrate annotation)."""
+    refresh = argocd.refresh_patch(target.kind, hard=hard_refresh, hydrate=hydrate)
     if refresh is not None and argocd.is_argocd(target):
         return refresh
     return reconcile_patch(requested_at, annotations=annotations)
+
+
+TakeHydration = Callable[[ObjectRef], bool]
+"""Whether the refresh of an Application being sent now must also ask for hydration (the
+discovery index remembers which pushes moved a source hydrator's dry source)."""
+
+
+def no_hydration(target: ObjectRef) -> bool:
+    return False
 
 
 def _resource(api_version: str, kind: str) -> ResourceType:
@@ -143,10 +153,12 @@ class LiveCluster:
         *,
         hard_refresh: bool = False,
         own_patches: OwnPatches | None = None,
+        take_hydration: TakeHydration = no_hydration,
     ) -> None:
         self._client = client
         self._hard_refresh = hard_refresh
         self._own_patches = own_patches
+        self._take_hydration = take_hydration
 
     async def request_reconcile(
         self,
@@ -163,6 +175,7 @@ class LiveCluster:
             requested_at=requested_at,
             hard_refresh=self._hard_refresh,
             annotations=annotations,
+            hydrate=self._take_hydration(target),
         )
         # Only Flux's requestedAt patch carries a stamp its echo can be known by.
         flux_patch = reconcile_patch(requested_at, annotations=annotations)

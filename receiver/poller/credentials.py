@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 
 from receiver.errors import CredentialsInvalid
 
-# The child inherits nothing that could prompt, trace, or pick up host configuration.
+# The child inherits nothing that could prompt, trace, or pick up host configuration. Tracing
+# variables are absent, not "0": git turns GIT_CURL_VERBOSE on when it merely exists.
 _BASE_ENV: Mapping[str, str] = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_ASKPASS": "",
@@ -33,12 +34,13 @@ _BASE_ENV: Mapping[str, str] = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_ALLOW_PROTOCOL": "http:https:ssh:git",
-    "GIT_TRACE": "0",
-    "GIT_TRACE_CURL": "0",
-    "GIT_TRACE_PACKET": "0",
-    "GIT_CURL_VERBOSE": "0",
     "LC_ALL": "C",
 }
+# Inherited variables dropped from the child's environment: every GIT_* one (an inherited
+# GIT_SSL_CAINFO would beat the Secret's ca.crt, GIT_CURL_VERBOSE/GIT_TRACE* would print
+# headers, GIT_DIR/GIT_CONFIG* would change what git reads) and curl's own verbosity switch.
+_DROPPED_PREFIXES = ("GIT_",)
+_DROPPED_NAMES = frozenset({"CURL_VERBOSE"})
 
 # Keys of a Flux git Secret (source-controller docs, GitRepository "Secret reference").
 USERNAME_KEY = "username"
@@ -118,6 +120,9 @@ def git_environment(
                 private_dir = tempfile.mkdtemp(prefix="gitops-receiver-git-")
                 ca_path = _write_private(private_dir, "ca.crt", auth.ca_cert)
                 config.append(("http.sslCAInfo", ca_path))
+                # Also as the variable, which git ranks above the config: wins over an
+                # inherited one even where the whole environment cannot be replaced.
+                env["GIT_SSL_CAINFO"] = ca_path
         elif scheme == "ssh":
             if auth is not None and (auth.identity or auth.known_hosts):
                 private_dir = tempfile.mkdtemp(prefix="gitops-receiver-ssh-")
@@ -129,6 +134,18 @@ def git_environment(
     finally:
         if private_dir is not None:
             shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def child_environment(*, inherited: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of one git child: `inherited` (the service's own: PATH, HOME,
+    proxies, SSL_CERT_FILE) without any git or curl tracing/config variable, then `added`
+    (what `git_environment` yields)."""
+    kept = {
+        name: value
+        for name, value in inherited.items()
+        if not name.startswith(_DROPPED_PREFIXES) and name not in _DROPPED_NAMES
+    }
+    return {**kept, **added}
 
 
 def _authorization_header(auth: GitAuth | None) -> str | None:

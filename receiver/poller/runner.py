@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +90,8 @@ class RecentlyRequested(Protocol):
 
 
 ListRecords = Callable[[], Iterable[refs.PollRecord]]
+AnnounceMove = Callable[[refs.PollRecord, refs.Resolved], None]
+"""Told of each remote move the poller asked a reconcile for (commit statuses: pending)."""
 ReadSecret = Callable[[str, str], Awaitable[Mapping[str, bytes] | None]]
 
 
@@ -137,7 +141,12 @@ class PollerMetrics:
 
 
 class GitPythonLsRemote:
-    """`git.cmd.Git().ls_remote` in a thread pool of `max_threads` (GitPython blocks)."""
+    """`git ls-remote` (GitPython's configured git executable) in a thread pool of
+    `max_threads`, with a clean environment: the service's own without any git/curl variable,
+    plus `env` (`credentials.child_environment`). GitPython's `execute` always merges the
+    whole `os.environ`, where an inherited `GIT_SSL_CAINFO` would beat the Secret's `ca.crt`
+    and `GIT_CURL_VERBOSE` would trace, so the child is started with `subprocess` here.
+    """
 
     def __init__(self, *, max_threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="ls-remote")
@@ -155,19 +164,22 @@ class GitPythonLsRemote:
 
     @staticmethod
     def _run(url: str, env: dict[str, str], timeout_s: float) -> str:
-        started = time.monotonic()
-        status, stdout, stderr = git.cmd.Git().execute(
-            [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *LS_REMOTE_ARGS, url],
-            env=env,
-            kill_after_timeout=timeout_s,
-            with_extended_output=True,
-            with_exceptions=False,
-        )
-        if status != 0:
-            if time.monotonic() - started >= timeout_s:
-                raise RemoteTimeout("git ls-remote did not finish in time")
-            raise classify_failure(status=int(status), stderr=str(stderr))
-        return str(stdout)
+        try:
+            done = subprocess.run(
+                [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *LS_REMOTE_ARGS, url],
+                env=credentials.child_environment(inherited=os.environ, added=env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RemoteTimeout("git ls-remote did not finish in time") from exc
+        if done.returncode != 0:
+            raise classify_failure(
+                status=done.returncode, stderr=done.stderr.decode(errors="replace")
+            )
+        return done.stdout.decode(errors="replace")
 
 
 def classify_failure(*, status: int, stderr: str) -> RemoteError:
@@ -184,7 +196,8 @@ class Poller:
 
     Collaborators are injected: `list_records` returns the current records (the discovery
     index), `read_secret(namespace, name)` the decoded Secret data or None, and the reconcile
-    queue's `request_reconcile`/`recently_requested`. `random` returns floats in [0, 1) and
+    queue's `request_reconcile`/`recently_requested`; `announce_move` (optional) hears of each
+    move it reconciled, for commit statuses. `random` returns floats in [0, 1) and
     `clock` monotonic seconds, so tests drive ticks and backoff without sleeping.
     Backoff is kept per (remote, credential): the objects sharing a failing call fail and wait
     together, each named in its own `poll_failed` log line; a success clears it.
@@ -201,10 +214,12 @@ class Poller:
         ls_remote: LsRemote,
         metrics: PollerMetrics,
         random: Callable[[], float],
+        announce_move: AnnounceMove | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
+        self._announce_move = announce_move
         self._list_records = list_records
         self._read_secret = read_secret
         self._request_reconcile = request_reconcile
@@ -349,6 +364,8 @@ class Poller:
                 continue
             self._metrics.reconciles.inc()
             requested.append(record.ref)
+            if self._announce_move is not None:
+                self._announce_move(record, resolved)
             log.info(
                 "poll_reconcile_requested",
                 object=str(record.ref),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Final, TypeAlias
 
@@ -51,6 +51,7 @@ PLURALS: Final[Mapping[str, str]] = {
 REFRESH_ANNOTATION: Final = "argocd.argoproj.io/refresh"
 APPLICATION_SET_REFRESH_ANNOTATION: Final = "argocd.argoproj.io/application-set-refresh"
 PATHS_ANNOTATION: Final = "argocd.argoproj.io/manifest-generate-paths"
+HYDRATE_ANNOTATION: Final = "argocd.argoproj.io/hydrate"
 NORMAL_REFRESH: Final = "normal"
 HARD_REFRESH: Final = "hard"
 
@@ -82,6 +83,7 @@ class ArgoSource:
     path: str
     chart: str
     refresh_paths: tuple[str, ...]
+    dry: bool = False  # a source hydrator's dry source: a push to it also asks for hydration
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,11 @@ class ApplicationRecord:
     ref: ObjectRef
     sources: tuple[ArgoSource, ...]
     labels: tuple[tuple[str, str], ...]
+
+    @property
+    def hydrated(self) -> bool:
+        """Whether Argo CD's source hydrator renders this Application."""
+        return any(source.dry for source in self.sources)
 
     def describe_revision(self) -> str:
         revisions = dict.fromkeys(s.target_revision or HEAD for s in self.sources)
@@ -198,7 +205,7 @@ def application_record(obj: Mapping[str, Any]) -> ApplicationRecord | None:
                 refresh_paths=_clean_all([sync_path]),
             )
         )
-        sources.append(_raw_source(dry, paths_value))
+        sources.append(replace(_raw_source(dry, paths_value), dry=True))
     else:
         sources_value = spec.get("sources")
         items = sources_value if isinstance(sources_value, list) else []
@@ -478,6 +485,27 @@ def decide_application(
 ) -> Hit | Skip:
     """An Application against a push to the repository with `keys`: the first source of that
     repository whose revision and paths match refreshes it; else why none did."""
+    found = _first_match(record, push, keys=keys)
+    if isinstance(found, list):
+        return _first_miss(record.ref, found, "no source names this repository")
+    return Hit(record.ref, found[1].reason)
+
+
+def hydrates(
+    record: ApplicationRecord, push: GitPush, *, keys: tuple[urls.NormalizedUrl, ...]
+) -> bool:
+    """Whether the push also asks for hydration: the first matching source is the source
+    hydrator's dry source (Argo CD's handler then sets `argocd.argoproj.io/hydrate: normal`;
+    a push to the hydrated branch only refreshes)."""
+    found = _first_match(record, push, keys=keys)
+    return not isinstance(found, list) and found[0].dry
+
+
+def _first_match(
+    record: ApplicationRecord, push: GitPush, *, keys: tuple[urls.NormalizedUrl, ...]
+) -> tuple[ArgoSource, RefMatch] | list[Skip]:
+    """The first source (in Argo CD's order) the push moves, or why each source of the
+    pushed repository does not move."""
     misses: list[Skip] = []
     for source in record.sources:
         if source.repo_key is None or source.repo_key not in keys:
@@ -490,8 +518,8 @@ def decide_application(
             shown = ", ".join(source.refresh_paths)
             misses.append(Skip(record.ref, SkipCause.PATH, f"no changed path under {shown}"))
             continue
-        return Hit(record.ref, match.reason)
-    return _first_miss(record.ref, misses, "no source names this repository")
+        return source, match
+    return misses
 
 
 def decide_application_set(
@@ -546,12 +574,15 @@ def _first_miss(ref: ObjectRef, misses: list[Skip], fallback: str) -> Skip:
 # --- the refresh ---------------------------------------------------------------------------
 
 
-def refresh_patch(kind: str, *, hard: bool) -> dict[str, Any] | None:
+def refresh_patch(kind: str, *, hard: bool, hydrate: bool = False) -> dict[str, Any] | None:
     """The JSON merge patch that asks Argo CD to refresh an object of `kind`, as its webhook
-    handler sends it (`argo.RefreshApp`, `refreshApplicationSet`); None for other kinds."""
+    handler sends it (`argo.RefreshApp`, `refreshApplicationSet`); None for other kinds.
+    `hydrate` adds `argocd.argoproj.io/hydrate: normal` for an Application."""
     if kind == APPLICATION:
-        value = HARD_REFRESH if hard else NORMAL_REFRESH
-        return {"metadata": {"annotations": {REFRESH_ANNOTATION: value}}}
+        annotations = {REFRESH_ANNOTATION: HARD_REFRESH if hard else NORMAL_REFRESH}
+        if hydrate:
+            annotations[HYDRATE_ANNOTATION] = NORMAL_REFRESH
+        return {"metadata": {"annotations": annotations}}
     if kind == APPLICATION_SET:
         return {"metadata": {"annotations": {APPLICATION_SET_REFRESH_ANNOTATION: "true"}}}
     return None

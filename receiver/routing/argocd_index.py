@@ -98,6 +98,22 @@ class ArgoIndex:
             repo_urls=keys,
         )
 
+    def hydrating(
+        self, push: GitPush | ImagePush, refs: Iterable[ObjectRef]
+    ) -> tuple[ObjectRef, ...]:
+        """Which of the refreshed `refs` also ask for hydration: source-hydrator Applications
+        whose dry source the Git push moved, and every one a registry push refreshes (as Argo
+        CD's handlers do)."""
+        keys = argocd.push_keys(push.repo_urls) if isinstance(push, GitPush) else ()
+        found: list[ObjectRef] = []
+        for ref in refs:
+            record = self._records.get(ref)
+            if not isinstance(record, ApplicationRecord) or not record.hydrated:
+                continue
+            if isinstance(push, ImagePush) or argocd.hydrates(record, push, keys=keys):
+                found.append(ref)
+        return tuple(found)
+
     def route_image(self, push: ImagePush) -> ImageRoute:
         """The Applications a registry push refreshes (Helm chart and OCI sources)."""
         parsed = images.split_image_ref(push.repository)

@@ -45,6 +45,7 @@ class Routed:
     skipped: tuple[Skip, ...] = ()
     reason: str | None = None
     refreshed: tuple[ObjectRef, ...] = ()
+    hydrate: tuple[ObjectRef, ...] = ()  # refreshed Applications whose refresh also hydrates
 
     @property
     def targets(self) -> tuple[ObjectRef, ...]:
@@ -63,6 +64,9 @@ class Discovery:
         self.readers = DownstreamIndex()
         self.images = images.ImageIndex()
         self.argocd = ArgoIndex()
+        # Source-hydrator Applications a routed push asked to hydrate, until their refresh
+        # patch takes the request (`take_hydration`); a burst collapses into one.
+        self._hydrations: set[ObjectRef] = set()
 
     def apply_git_repository(self, event: str, obj: Mapping[str, Any]) -> None:
         record = records.record_from_git_repository(obj)
@@ -102,6 +106,17 @@ class Discovery:
         else:
             self.argocd.upsert(record)
 
+    def request_hydration(self, refs: tuple[ObjectRef, ...]) -> None:
+        """Remember that the next refresh of these Applications also asks for hydration."""
+        self._hydrations.update(refs)
+
+    def take_hydration(self, ref: ObjectRef) -> bool:
+        """Whether the refresh patch of `ref` being sent now must ask for hydration (once)."""
+        if ref in self._hydrations:
+            self._hydrations.discard(ref)
+            return True
+        return False
+
     def downstream_of(self, sources: tuple[ObjectRef, ...]) -> tuple[ObjectRef, ...]:
         found: dict[ObjectRef, None] = {}
         for source in sources:
@@ -120,7 +135,8 @@ class Discovery:
                 else "no GitRepository or Argo CD object points at this repository"
             )
             downstream = self.downstream_of(result.targets) if self.with_downstream else ()
-            return Routed(result.targets, downstream, skipped, reason, argo.targets)
+            hydrate = self.argocd.hydrating(event, argo.targets)
+            return Routed(result.targets, downstream, skipped, reason, argo.targets, hydrate)
         if isinstance(event, ImagePush):
             image_route = images.route_image(event, index=self.images)
             argo_route = self.argocd.route_image(event)
@@ -128,7 +144,10 @@ class Discovery:
             skipped = (*image_route.skipped, *argo_route.skipped)
             matched = image_route.targets or argo_route.targets or skipped
             reason = None if matched else image_route.reason
-            return Routed(image_route.targets, downstream, skipped, reason, argo_route.targets)
+            hydrate = self.argocd.hydrating(event, argo_route.targets)
+            return Routed(
+                image_route.targets, downstream, skipped, reason, argo_route.targets, hydrate
+            )
         return Routed(reason="the event names no repository or image")
 
 

@@ -343,6 +343,14 @@ class ReceiverTable:
         self._rebuild(key)
         return key
 
+    def naming_secret(self, key: Key) -> list[Key]:
+        """The Receivers whose `spec.secretRef` names this Secret."""
+        return sorted(self._by_secret.get(key, ()))
+
+    def forget_secret(self, key: Key) -> list[Key]:
+        """Drop a Secret's data (nothing references it any more); as if it were deleted."""
+        return self.apply_secret(raw.DELETED, {"metadata": {"namespace": key[0], "name": key[1]}})
+
     def apply_secret(self, event: str, obj: Mapping[str, Any]) -> list[Key]:
         """Record a Secret change; returns the keys of the receivers that name it."""
         key = raw.object_key(obj)

@@ -31,6 +31,9 @@ WATCHED_KINDS: Final = frozenset(
 WAITING_REASONS: Final = frozenset({"DependencyNotReady"})
 """Ready=False reasons that mean "not yet", not "failed": the commit stays running."""
 
+RETRY_REASON: Final = "ProgressingWithRetry"
+"""The Reconciling reason Flux writes beside Ready=False: the attempt failed, a retry is due."""
+
 _SHA1: Final = r"[0-9a-f]{40}"
 _NEW_FORM: Final = re.compile(rf"^(?:(?P<ref>.+)@)?sha1:(?P<sha>{_SHA1})$")
 _OLD_FORM: Final = re.compile(rf"^(?:(?P<ref>.+)/)?(?P<sha>{_SHA1})$")
@@ -105,10 +108,14 @@ def source_revision(obj: Mapping[str, Any]) -> Revision | None:
 def observe(obj: Mapping[str, Any]) -> Observation | None:
     """The commit an object is working on or has applied, and its state, from its conditions.
 
-    Reconciling=True, Ready=Unknown or missing, or a spec not yet observed -> running;
-    Ready=True -> success for the applied revision; Ready=False -> failure with the message,
-    except a waiting reason (`DependencyNotReady`) which stays running.
-    None for an object of another kind.
+    Reconciling=True/Progressing, Ready=Unknown or missing, or a spec not yet observed ->
+    running; Ready=True -> success; Ready=False -> failure with the message, also beside
+    Reconciling=True/ProgressingWithRetry (what kustomize-controller v1.9 writes for a failed
+    attempt it will retry), except a waiting reason (`DependencyNotReady`): still running.
+    The commit is the one the conditions name ("Applied revision: main@sha1:…", "Fetching
+    manifests for revision …"), then the status fields: Flux writes the Ready condition and
+    `lastAppliedRevision` in separate updates, so the fields may still name the previous commit
+    while the condition already speaks of the new one. None for an object of another kind.
     """
     ref = raw.object_ref(obj)
     group = ref.api_version.partition("/")[0]
@@ -121,12 +128,9 @@ def observe(obj: Mapping[str, Any]) -> Observation | None:
     attempted, applied = _revisions(ref.kind, status)
 
     ready_status = ready.get("status") if ready else None
-    if (
-        ready is None
-        or ready_status not in ("True", "False")
-        or (reconciling is not None and reconciling.get("status") == "True")
-        or _stale(obj, status)
-    ):
+    retrying = reconciling is not None and reconciling.get("reason") == RETRY_REASON
+    progressing = reconciling is not None and reconciling.get("status") == "True" and not retrying
+    if ready is None or ready_status not in ("True", "False") or progressing or _stale(obj, status):
         message = _message(reconciling or ready)
         return Observation(
             obj=ref,
@@ -136,33 +140,36 @@ def observe(obj: Mapping[str, Any]) -> Observation | None:
             description=f"Flux is reconciling: {message}" if message else "Flux is reconciling",
         )
     message = _message(ready)
+    named = revision_in(message)
     if ready_status == "True":
+        done = named or applied or attempted
         return Observation(
             obj=ref,
             state=CommitState.SUCCESS,
-            revision=applied or attempted,
-            applied=applied,
+            revision=done,
+            applied=named or applied,
             description=message or "Flux applied this revision",
         )
+    tried = named or revision_in(_message(reconciling) if retrying else "") or attempted
     if ready.get("reason") in WAITING_REASONS:
         return Observation(
             obj=ref,
             state=CommitState.RUNNING,
-            revision=attempted or revision_in(message),
+            revision=tried,
             applied=applied,
             description=f"Flux is waiting: {message}" if message else "Flux is waiting",
         )
     return Observation(
         obj=ref,
         state=CommitState.FAILURE,
-        revision=attempted or revision_in(message),
+        revision=tried,
         applied=applied,
         description=message or f"Flux could not reconcile ({ready.get('reason', 'unknown')})",
     )
 
 
 def superseded_by(
-    applied: Revision, *, applied_seq: int, open_commits: Mapping[str, int]
+    applied: Revision, *, applied_seq: float, open_commits: Mapping[str, float]
 ) -> list[str]:
     """The still pending/running commits that `applied` supersedes for one object.
 

@@ -1,6 +1,8 @@
 """The journey of a pushed commit through Flux, as the statuses to post on the forge.
 
-Pure state machine: no I/O, no clock; order comes from a counter. The webhook pipeline calls
+Pure state machine: no I/O, no clock; order comes from a counter, corrected by each push's
+`before` (a webhook for the parent that arrives after its child's is still the older commit).
+The webhook pipeline (and the poller, for a push whose webhook was lost) calls
 `requested` when a push triggered Flux objects; the Kustomization/HelmRelease watch calls
 `observed` with `flux.observe(obj)`; the GitRepository watch may call `source_moved`. Each
 returns the `StatusUpdate`s to hand to the reporter, in order. Per (object, commit) it keeps
@@ -26,9 +28,10 @@ SHORT_SHA_CHARS: Final = 8
 @dataclass(slots=True)
 class _Commit:
     sha: str
-    seq: int
+    seq: float
     ref: str | None
     target: ForgeTarget
+    before: str | None = None
     posted: tuple[CommitState, str] | None = None
     request_id: str | None = None
 
@@ -36,7 +39,7 @@ class _Commit:
 @dataclass(slots=True)
 class _Applied:
     sha: str
-    seq: int
+    seq: float
 
 
 class Journey:
@@ -56,7 +59,7 @@ class Journey:
         self._commits: OrderedDict[ObjectRef, dict[str, _Commit]] = OrderedDict()
         self._targets: dict[ObjectRef, ForgeTarget] = {}
         self._applied: dict[ObjectRef, _Applied] = {}
-        self._seen: dict[ObjectRef, dict[str, int]] = {}
+        self._seen: dict[ObjectRef, dict[str, float]] = {}
 
     def requested(
         self,
@@ -66,6 +69,7 @@ class Journey:
         objects: Iterable[ObjectRef],
         ref: str | None = None,
         request_id: str | None = None,
+        before: str | None = None,
     ) -> list[StatusUpdate]:
         """A push of `sha` asked these objects to reconcile: `pending` for each.
 
@@ -73,8 +77,12 @@ class Journey:
         request already seen (`request_id`: the same delivery learnt twice, from the push and
         from the annotation its patch left); a commit asked for again by another request after
         a final state (a new push of a reverted commit) starts a new journey.
+        `before` is where the push moved the ref from. A commit that a known push started
+        from is older than that push whenever its own webhook arrives, so it is ordered just
+        before it, and marked superseded at once when that newer commit is already applied.
         """
         sha = sha.lower()
+        before = before.lower() if before else None
         updates: list[StatusUpdate] = []
         for obj in objects:
             self._targets[obj] = target
@@ -82,7 +90,7 @@ class Journey:
             commit = self._find(commits, sha)
             if commit is None:
                 commit = _Commit(
-                    sha=sha, seq=self._next_seq(), ref=ref, target=target, request_id=request_id
+                    sha=sha, seq=0, ref=ref, target=target, request_id=request_id, before=before
                 )
                 commits[sha] = commit
                 self._bound(commits)
@@ -93,11 +101,15 @@ class Journey:
                 continue
             else:
                 commit.posted = None
-                commit.seq = self._next_seq()
                 commit.target = target
                 commit.ref = ref or commit.ref
                 commit.request_id = request_id
+                commit.before = before or commit.before
+            commit.seq = self._arrival_seq(obj, commits, commit)
             updates.extend(self._post(obj, commit, CommitState.PENDING, REQUESTED_DESCRIPTION))
+            applied = self._applied.get(obj)
+            if applied is not None and commit.seq < applied.seq:
+                updates.extend(self._supersede(obj, flux.Revision(sha=applied.sha)))
         return updates
 
     def source_moved(self, *, objects: Iterable[ObjectRef], revision: flux.Revision) -> None:
@@ -153,6 +165,22 @@ class Journey:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _arrival_seq(self, obj: ObjectRef, commits: dict[str, _Commit], commit: _Commit) -> float:
+        """A new sequence number, or, when a known push started from this commit (its
+        `before`), a number just below the oldest such push and above everything older."""
+        children = [
+            other.seq
+            for other in commits.values()
+            if other is not commit and other.before and flux.same_commit(other.before, commit.sha)
+        ]
+        if not children:
+            return self._next_seq()
+        child = min(children)
+        known = [other.seq for other in commits.values() if other is not commit]
+        known += self._seen.get(obj, {}).values()
+        older = max((seq for seq in known if seq < child), default=child - 1)
+        return (older + child) / 2
+
     def _supersede(self, obj: ObjectRef, applied: flux.Revision) -> list[StatusUpdate]:
         known = self._applied.get(obj)
         if known is None or not applied.matches(known.sha):
@@ -172,7 +200,7 @@ class Journey:
             updates.extend(self._post(obj, commits[sha], CommitState.SUPERSEDED, description))
         return updates
 
-    def _seq_of(self, obj: ObjectRef, revision: flux.Revision) -> int:
+    def _seq_of(self, obj: ObjectRef, revision: flux.Revision) -> float:
         """When the journey first heard of `revision` for `obj`: its push, the source moving to
         it, or now (an applied commit nobody announced is newer than all that came before)."""
         commits = self._commits.get(obj)

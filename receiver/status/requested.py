@@ -25,13 +25,15 @@ MAX_VALUE_CHARS: Final = 2048
 
 @dataclass(frozen=True, slots=True)
 class RequestedCommit:
-    """One push's request for statuses; `at_s` is when it was accepted (epoch seconds)."""
+    """One push's request for statuses; `at_s` is when it was accepted (epoch seconds);
+    `before` is where the push moved the ref from (it orders late webhooks), when known."""
 
     sha: str
     ref: str | None
     target: ForgeTarget
     request_id: str
     at_s: float
+    before: str | None = None
 
 
 def encode(request: RequestedCommit) -> str:
@@ -43,6 +45,8 @@ def encode(request: RequestedCommit) -> str:
         "id": request.request_id,
         "at": round(request.at_s, 3),
     }
+    if request.before:
+        value["before"] = request.before
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -64,12 +68,14 @@ def decode(value: str) -> RequestedCommit | None:
         return None
     if not isinstance(at_s, int | float) or isinstance(at_s, bool):
         return None
+    before = data.get("before")
     return RequestedCommit(
         sha=str(sha).lower(),
         ref=ref,
         target=ForgeTarget(host=str(host), project=str(project)),
         request_id=str(request_id),
         at_s=float(at_s),
+        before=before.lower() if isinstance(before, str) and before else None,
     )
 
 

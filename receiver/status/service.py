@@ -21,7 +21,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from receiver.config import ForgeSettings, SecretKeyRef, StatusSettings
 from receiver.events import GitPush, ObjectRef
 from receiver.objects import raw
+from receiver.poller import refs as poll_refs
 from receiver.status import argocd, flux, model, requested, scope
 from receiver.status.journey import Journey
 from receiver.status.reporter import ReporterMetrics, StatusReporter
@@ -39,6 +40,8 @@ SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
 """(namespace, name) -> the decoded data of a Secret the app watches, or None."""
 Annotate = Callable[[ObjectRef, Mapping[str, str]], None]
 """Annotations to set with the object's next reconcile patch (`ReconcileQueue.note`)."""
+
+POLL_SOURCE: Final = "poll"
 
 
 class StatusService:
@@ -132,12 +135,34 @@ class StatusService:
                 target=target,
                 request_id=push.delivery_id or f"{sha}@{now:.6f}",
                 at_s=now,
+                before=push.before,
             )
             if self._annotate is not None:
                 note = {requested.ANNOTATION: requested.encode(record)}
                 for source in sources:
                     self._annotate(source, note)
             self._request(record, downstream)
+
+    def on_remote_moved(
+        self,
+        *,
+        record: poll_refs.PollRecord,
+        resolved: poll_refs.Resolved,
+        downstream: Sequence[ObjectRef],
+    ) -> None:
+        """The poller found a GitRepository's remote moved (a push whose webhook was lost) and
+        asked a reconcile: `pending` as for that push, then the watches report the outcome.
+        The push started from the commit Flux last fetched, which orders it after that one."""
+        previous = flux.parse_revision(record.artifact_revision)
+        push = GitPush(
+            source=POLL_SOURCE,
+            event=POLL_SOURCE,
+            repo_urls=(record.url,),
+            ref=resolved.ref_name,
+            before=previous.sha if previous is not None else None,
+            after=resolved.sha,
+        )
+        self.on_push(push, downstream=downstream, sources=[record.ref])
 
     def on_flux_object(
         self,
@@ -224,6 +249,7 @@ class StatusService:
                 target=record.target,
                 objects=objects,
                 request_id=record.request_id,
+                before=record.before,
             )
         )
         for obj in objects:

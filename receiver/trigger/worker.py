@@ -4,7 +4,10 @@
 server. Duplicates of a target still waiting collapse (`PendingSet`). A target patched less than
 `min_interval_s` ago is held until that interval has passed, collecting every request made
 meanwhile: a burst of pushes to one repository costs at most one patch per interval, and the
-first request after a quiet spell is never delayed. A worker patches one target at a time,
+first request after a quiet spell is never delayed. Once Flux reports it handled the
+target's last patch (`handled`: its `status.lastHandledReconcileAt`), a held request goes at
+once: a push right after an applied one does not wait out the interval.
+A worker patches one target at a time,
 retrying 429/5xx/connection errors with capped, jittered backoff; a missing target is logged and
 counted once; a target that still fails after the last attempt is logged and counted as failed,
 never dropped silently. Selectors (`name: '*'`) are expanded by a worker.
@@ -104,7 +107,8 @@ class ReconcileQueue:
         self._monotonic = monotonic
         self._last_taken_s: dict[Target, float] = {}
         self._prune_taken_at = _PRUNE_FLOOR
-        self._held: dict[Target, asyncio.TimerHandle] = {}
+        self._held: dict[Target, tuple[asyncio.TimerHandle, str]] = {}
+        self._last_stamps: dict[Target, str] = {}
         self._nothing_held = asyncio.Event()
         self._nothing_held.set()
         self._notes: dict[ObjectRef, dict[str, str]] = {}
@@ -115,12 +119,15 @@ class ReconcileQueue:
         return self._queue.qsize() + len(self._held)
 
     def last_requested_ns(self, target: ObjectRef) -> int | None:
-        """When a reconcile of `target` was last accepted (wall clock, ns), for the poller."""
+        """When a reconcile of `target` was last accepted with `remember` (wall clock, ns),
+        for the poller."""
         return self._last_requested_ns.get(target)
 
-    def request_all(self, targets: Iterable[Target], *, reason: str) -> int:
+    def request_all(self, targets: Iterable[Target], *, reason: str, remember: bool = True) -> int:
         """Queue every target or none; returns how many were new (not collapsed).
 
+        `remember=False` keeps the request out of `last_requested_ns`: the poller's own
+        requests must not make it skip the same object when the remote moves again.
         Raises `QueueDraining` when shutting down and `QueueFull` when the queue has no room,
         so the sender is told to retry instead of the request being lost.
         """
@@ -132,7 +139,7 @@ class ReconcileQueue:
             raise QueueFull("reconcile queue is full: retry later")
         now = self._clock_ns()
         for target in unique:
-            if isinstance(target, ObjectRef):
+            if remember and isinstance(target, ObjectRef):
                 self._last_requested_ns[target] = now
             if self._pending.add(target):
                 self._enqueue(target, reason)
@@ -154,14 +161,31 @@ class ReconcileQueue:
             self._queue.put_nowait((target, reason))
             return
         loop = asyncio.get_running_loop()
-        self._held[target] = loop.call_later(wait_s, self._release, target, reason)
+        self._held[target] = (loop.call_later(wait_s, self._release, target, reason), reason)
         self._nothing_held.clear()
+
+    def handled(self, target: ObjectRef, *, requested_at: str) -> None:
+        """Flux handled a reconcile request of `target` (the object's
+        `status.lastHandledReconcileAt`). When it is this queue's last patch, the interval has
+        done its work: a request held behind that patch is queued now."""
+        if self._last_stamps.get(target) != requested_at:
+            return
+        del self._last_stamps[target]
+        self._last_taken_s.pop(target, None)
+        held = self._held.pop(target, None)
+        if held is not None:
+            handle, reason = held
+            handle.cancel()
+            self._queue.put_nowait((target, reason))
+            if not self._held:
+                self._nothing_held.set()
 
     def _prune_taken(self, now_s: float) -> None:
         """Forget patch times older than the interval (they can no longer hold anything);
         amortised: runs again only once the table has doubled."""
         horizon = now_s - self._settings.min_interval_s
         self._last_taken_s = {t: at for t, at in self._last_taken_s.items() if at > horizon}
+        self._last_stamps = {t: v for t, v in self._last_stamps.items() if t in self._last_taken_s}
         self._prune_taken_at = max(_PRUNE_FLOOR, 2 * len(self._last_taken_s))
 
     def _release(self, target: Target, reason: str) -> None:
@@ -171,7 +195,7 @@ class ReconcileQueue:
             self._nothing_held.set()
 
     def _release_all(self) -> None:
-        for target, handle in list(self._held.items()):
+        for target, (handle, _) in list(self._held.items()):
             handle.cancel()
             self._held.pop(target)
             self._queue.put_nowait((target, "released at shutdown"))
@@ -247,6 +271,8 @@ class ReconcileQueue:
             self.observer.patch_finished(target, result=result, reason=reason)
         if result.outcome != PATCHED:
             return
+        if target in self._last_taken_s:
+            self._last_stamps[target] = stamp
         self._metrics.patch_latency.labels(target.kind).observe(time.perf_counter() - started)
         self._metrics.reconcile_requests.labels(target.kind, PATCHED).inc()
         log.info("reconcile_requested", target=str(target), reason=reason, requested_at=stamp)

@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 
 from receiver.app import App
 from tests import envtest
-from tests.support import delivery_fixtures, faultproxy
+from tests.support import delivery_fixtures, faultproxy, flux
 from tests.support.argocd_fixtures import fetch_crds
 from tests.support.forges import EmulatedGitHub
 from tests.support.running import eventually, kube, running_app
@@ -249,7 +249,12 @@ async def test_one_push_refreshes_flux_and_argocd_objects_together(
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
             "metadata": {"name": "apps"},
-            "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./apps"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                "path": "./apps",
+                "interval": "10m",
+                "prune": False,
+            },
         },
     )
     ssh = f"git@github.test:acme/{ns}.git"
@@ -601,14 +606,14 @@ async def test_dry_run_logs_the_refresh_patch(tmp_path: Path) -> None:
 
 
 async def test_argocd_installed_after_start_up_is_picked_up(
-    argocd_crds: list[envtest.CrdInfo],
+    argocd_crds: list[envtest.CrdInfo], flux_build: flux.FluxBuild
 ) -> None:
     """A cluster without Argo CD: Flux alone, then Argo CD's CRDs appear and the next
     re-check starts the watches, so a push refreshes the new Application."""
     binaries = envtest.locate_binaries(build=False)
     folder = fetch_crds()
     assert not isinstance(binaries, str) and not isinstance(folder, str)
-    with envtest.running_server(binaries=binaries) as server:
+    with envtest.running_server(binaries=binaries, crd_dirs=flux.crd_dirs(flux_build)) as server:
         ns = "argocd"
         await kube(server, "POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
         await secret(server, ns, {"github": TOKEN, "harbor": HARBOR_TOKEN})
@@ -620,7 +625,7 @@ async def test_argocd_installed_after_start_up_is_picked_up(
             body, headers = github_push("acme/late", "refs/heads/main", None)
             assert (await post(app, "github", body, headers))["targets"] == 0
             await asyncio.to_thread(
-                envtest.install_crds, kubeconfig_path=server.kubeconfig_path, crd_dir=folder
+                envtest.install_crds, kubeconfig_path=server.kubeconfig_path, crd_dirs=[folder]
             )
             await create(
                 server, ns, application("web", {"repoURL": "https://github.test/acme/late"})
@@ -631,3 +636,38 @@ async def test_argocd_installed_after_start_up_is_picked_up(
             await app.queue.settle()
             apps = await annotations(server, APPS.format(ns=ns))
     assert apps["web"] == {REFRESH: "normal"}
+
+
+async def test_source_hydrator_dry_push_also_asks_for_hydration(
+    kube_server: envtest.KubeTestServer, hooks: str
+) -> None:
+    """As Argo CD's handler: a push moving the dry source sets `hydrate: normal` beside the
+    refresh; a push to the hydrated branch only refreshes."""
+    ns = hooks
+    repo = f"https://github.test/acme/{ns}"
+
+    def hydrated(name: str, dry_revision: str, sync_branch: str) -> dict[str, Any]:
+        body = application(name, {"repoURL": repo})
+        del body["spec"]["source"]
+        body["spec"]["sourceHydrator"] = {
+            "drySource": {"repoURL": repo, "targetRevision": dry_revision, "path": "dry"},
+            "syncSource": {"targetBranch": sync_branch, "path": "prod"},
+        }
+        return body
+
+    await create(
+        kube_server,
+        ns,
+        hydrated("dry-moved", "main", "env/a"),
+        hydrated("sync-moved", "dev", "main"),
+    )
+    async with running_app(kubeconfig=kube_server.kubeconfig_path, discovery=discovery(ns)) as app:
+        await indexed(app, 2)
+        body, headers = github_push(f"acme/{ns}", "refs/heads/main", ["dry/x.yaml", "prod/y.yaml"])
+        assert (await post(app, "github", body, headers))["targets"] == 2
+        await app.queue.settle()
+        apps = await annotations(kube_server, APPS.format(ns=ns))
+    assert apps == {
+        "dry-moved": {REFRESH: "normal", "argocd.argoproj.io/hydrate": "normal"},
+        "sync-moved": {REFRESH: "normal"},
+    }

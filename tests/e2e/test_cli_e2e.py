@@ -131,7 +131,7 @@ async def test_cluster_mode_serves_receivers_and_drains_on_sigterm(
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
             "metadata": {"name": "fleet"},
-            "spec": {"url": "https://github.com/example/fleet"},
+            "spec": {"url": "https://github.com/example/fleet", "interval": "10m"},
         },
     )
     await kube(

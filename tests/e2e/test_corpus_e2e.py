@@ -44,7 +44,11 @@ OBJECTS: dict[str, tuple[str, dict[str, str], str | None]] = {
     "gh-tag": ("https://github.com/codertocat/hello-world", {"tag": "simple-tag"}, None),
     "gh-dev": ("https://github.com/Codertocat/Hello-World", {"branch": "dev"}, None),
     "gl-master": ("http://example.com/mike/diaspora.git", {"branch": "master"}, None),
-    "gl-master-prod": ("git@example.com:mike/diaspora.git", {"branch": "master"}, "clusters/prod"),
+    "gl-master-prod": (
+        "ssh://git@example.com/mike/diaspora.git",
+        {"branch": "master"},
+        "clusters/prod",
+    ),
     "gl-master-app": ("http://example.com/mike/diaspora", {"branch": "master"}, "app"),
     "gl-tag": ("ssh://git@example.com/jsmith/example.git", {"tag": "v1.0.0"}, None),
     "gl-semver": ("http://example.com/jsmith/example", {"semver": ">=1.0.0 <2.0.0"}, None),

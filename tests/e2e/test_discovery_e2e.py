@@ -93,6 +93,7 @@ async def reader(
                 "sourceRef": {"kind": "GitRepository", "name": source},
                 "path": "./",
                 "interval": "10m",
+                "prune": False,
             },
         }
         await kube(server, "POST", KUSTOMIZATIONS.format(ns=ns), body=body)
@@ -102,12 +103,13 @@ async def reader(
             "kind": kind,
             "metadata": {"name": name},
             "spec": {
+                "interval": "10m",
                 "chart": {
                     "spec": {
                         "chart": "./chart",
                         "sourceRef": {"kind": "GitRepository", "name": source},
                     }
-                }
+                },
             },
         }
         await kube(server, "POST", HELMRELEASES.format(ns=ns), body=body)
@@ -195,7 +197,11 @@ async def fleet(kube_server: envtest.KubeTestServer, namespace: str, app: App) -
         paths="clusters/prod",
     )
     await gitrepo(
-        kube_server, namespace, "dev-scp", f"git@github.com:{repo}.git", {"branch": "dev"}
+        kube_server,
+        namespace,
+        "dev-ssh-port",
+        f"ssh://git@github.com:22/{repo}.git",
+        {"branch": "dev"},
     )
     await gitrepo(kube_server, namespace, "default-branch", f"https://GitHub.com/{repo}/")
     await gitrepo(
@@ -245,7 +251,7 @@ async def fleet(kube_server: envtest.KubeTestServer, namespace: str, app: App) -
             False,
             {"main-https", "default-branch", "ks/apps", "main-ssh-prod", "hr/chart"},
         ),
-        ("refs/heads/dev", ["apps/x"], False, {"dev-scp"}),
+        ("refs/heads/dev", ["apps/x"], False, {"dev-ssh-port"}),
         ("refs/tags/v1.5.0", None, False, {"semver"}),
         ("refs/tags/v1.2.0", None, False, {"semver", "pinned-tag"}),
         ("refs/tags/v2.0.0", None, False, set()),
@@ -315,7 +321,7 @@ async def test_form_encoded_push_routes_like_json(
     status, answer = await post(app, "github", form, headers)
     assert status == 200 and answer["status"] == "accepted" and answer["targets"] == 1, answer
     await app.queue.settle()
-    assert await reconciled(kube_server, namespace, before) == {"dev-scp"}
+    assert await reconciled(kube_server, namespace, before) == {"dev-ssh-port"}
 
 
 async def test_redelivery_of_the_same_delivery_id_is_not_applied_twice(

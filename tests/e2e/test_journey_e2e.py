@@ -64,7 +64,11 @@ async def test_push_to_applied_reports_each_step_on_the_commit(
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
             "metadata": {"name": "fleet"},
-            "spec": {"url": "https://gitlab.test/group/fleet.git", "ref": {"branch": "main"}},
+            "spec": {
+                "url": "https://gitlab.test/group/fleet.git",
+                "ref": {"branch": "main"},
+                "interval": "10m",
+            },
         },
     )
     await kube(
@@ -75,7 +79,12 @@ async def test_push_to_applied_reports_each_step_on_the_commit(
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
             "metadata": {"name": "apps"},
-            "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}, "path": "./apps"},
+            "spec": {
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                "path": "./apps",
+                "interval": "10m",
+                "prune": False,
+            },
         },
     )
     status = {

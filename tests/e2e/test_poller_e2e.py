@@ -1,27 +1,30 @@
 """The fallback poller inside the running service: a push whose webhook never came is
-reconciled, through the same queue, against real git served by `git daemon`."""
+reconciled, through the same queue, against real git served over smart HTTP (the real
+GitRepository CRD refuses `git://`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests import envtest
-from tests.support.gitserver import BareRepo, GitDaemon
+from tests.support import flux
+from tests.support.gitserver import BareRepo, GitHttpServer
 from tests.support.running import eventually, kube, running_app
 
 GITREPOS = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/gitrepositories"
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[tuple[GitDaemon, Path]]:
-    served = GitDaemon(tmp_path)
+async def daemon(tmp_path: Path) -> AsyncIterator[tuple[GitHttpServer, Path]]:
+    served = GitHttpServer(root=tmp_path)
+    await served.start()
     try:
         yield served, tmp_path
     finally:
-        served.close()
+        await served.close()
 
 
 async def repo_object(
@@ -47,7 +50,7 @@ async def repo_object(
         server,
         "PATCH",
         GITREPOS.format(ns=ns) + f"/{name}/status",
-        body={"status": {"artifact": {"revision": f"master@sha1:{revision}"}}},
+        body={"status": {"artifact": flux.artifact(revision=f"master@sha1:{revision}", name=name)}},
         content_type="application/merge-patch+json",
     )
 
@@ -58,7 +61,7 @@ async def requested(server: envtest.KubeTestServer, ns: str, name: str) -> str |
 
 
 async def test_missed_push_is_reconciled_by_the_poller_and_counted(
-    kube_server: envtest.KubeTestServer, namespace: str, daemon: tuple[GitDaemon, Path]
+    kube_server: envtest.KubeTestServer, namespace: str, daemon: tuple[GitHttpServer, Path]
 ) -> None:
     served, root = daemon
     moved = BareRepo(root, f"{namespace}-moved")
@@ -82,7 +85,7 @@ async def test_missed_push_is_reconciled_by_the_poller_and_counted(
     )
     async with running_app(
         kubeconfig=kube_server.kubeconfig_path,
-        poll={"enabled": True, "interval_s": 1, "concurrency": 4},
+        poll={"enabled": True, "interval_s": 1, "concurrency": 4, "allow_insecure_http": True},
     ) as app:
         await eventually(
             lambda: requested(kube_server, namespace, "moved"), check=lambda v: v is not None

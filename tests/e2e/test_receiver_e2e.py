@@ -447,6 +447,29 @@ async def test_http_errors_are_clear_and_never_500(
         assert status == 413 and "4096" in body["error"]
 
 
+# The least each real Flux CRD accepts (the image kinds use the minimal CRDs: any spec).
+VALID_SPECS: dict[str, dict[str, Any]] = {
+    "GitRepository": {"url": "https://github.com/example/one", "interval": "10m"},
+    "OCIRepository": {"url": "oci://ghcr.io/example/one", "interval": "10m"},
+    "HelmRepository": {"url": "https://charts.example.com/", "interval": "10m"},
+    "HelmChart": {
+        "chart": "one",
+        "interval": "10m",
+        "sourceRef": {"kind": "HelmRepository", "name": "one"},
+    },
+    "Bucket": {"bucketName": "one", "endpoint": "s3.example.com", "interval": "10m"},
+    "Kustomization": {
+        "interval": "10m",
+        "prune": False,
+        "sourceRef": {"kind": "GitRepository", "name": "one"},
+    },
+    "HelmRelease": {
+        "interval": "10m",
+        "chart": {"spec": {"chart": "one", "sourceRef": {"kind": "HelmRepository", "name": "one"}}},
+    },
+}
+
+
 async def test_all_flux_kinds_selectors_and_missing_targets(
     app: App, kube_server: envtest.KubeTestServer, namespace: str
 ) -> None:
@@ -468,7 +491,12 @@ async def test_all_flux_kinds_selectors_and_missing_targets(
             kube_server,
             "POST",
             collection.format(ns=namespace),
-            body={"apiVersion": api_version, "kind": kind, "metadata": {"name": "one"}, "spec": {}},
+            body={
+                "apiVersion": api_version,
+                "kind": kind,
+                "metadata": {"name": "one"},
+                "spec": VALID_SPECS.get(kind, {}),
+            },
         )
     await make_gitrepo(kube_server, namespace, "labelled-a", labels={"team": "a"})
     await make_gitrepo(kube_server, namespace, "labelled-b", labels={"team": "b"})

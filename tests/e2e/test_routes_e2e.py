@@ -98,7 +98,12 @@ async def test_live_cluster_with_selector_and_suspended_objects(
                 "apiVersion": "source.toolkit.fluxcd.io/v1",
                 "kind": "GitRepository",
                 "metadata": {"name": name, "labels": labels},
-                "spec": {"url": url, "ref": {"branch": "main"}, "suspend": suspend},
+                "spec": {
+                    "url": url,
+                    "ref": {"branch": "main"},
+                    "suspend": suspend,
+                    "interval": "10m",
+                },
             },
         )
     result = routes(

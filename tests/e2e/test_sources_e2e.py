@@ -83,6 +83,18 @@ async def create_secret(
     )
 
 
+async def create_receiver(
+    server: envtest.KubeTestServer, ns: str, name: str, spec: Mapping[str, Any]
+) -> None:
+    body = {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1",
+        "kind": "Receiver",
+        "metadata": {"name": name},
+        "spec": dict(spec),
+    }
+    await kube(server, "POST", RECEIVERS.format(ns=ns), body=body)
+
+
 async def patched(server: envtest.KubeTestServer, ns: str) -> set[str]:
     """`Kind/name` of every object of the namespace that carries a reconcile request."""
     found: set[str] = set()
@@ -236,7 +248,7 @@ FLUX_CASES = (
         "cdevents",
         "artifact_published",
         ignored="change_merged",
-        events=("dev.cdevents.artifact.published.0.1.1",),
+        events=("dev.cdevents.artifact.published.0.2.0",),
         authenticates=False,
     ),
     FluxCase("gcr", "gcr", "gcr", "insert", ignored="delete", target="ImageRepository", oidc=True),
@@ -304,17 +316,7 @@ async def test_receiver_path(
     }
     if case.events:
         spec["events"] = list(case.events)
-    await kube(
-        kube_server,
-        "POST",
-        RECEIVERS.format(ns=namespace),
-        body={
-            "apiVersion": "notification.toolkit.fluxcd.io/v1",
-            "kind": "Receiver",
-            "metadata": {"name": "r"},
-            "spec": spec,
-        },
-    )
+    await create_receiver(kube_server, namespace, "r", spec)
     entry = await receiver_seen(app, namespace, "r")
     path = flux_path(creds.token, "r", namespace)
     assert entry.path == path
@@ -347,46 +349,71 @@ async def test_receiver_path(
     assert await patched(kube_server, namespace) == reconciled
 
 
-async def test_generic_oidc_receiver_without_validations_is_refused_like_flux(
+async def test_cdevents_against_the_spec_schemas_through_the_server(
     app: App, kube_server: envtest.KubeTestServer, namespace: str
 ) -> None:
-    """A provider without validations would let any holder of that issuer's tokens in: Flux
-    marks such a Receiver terminally failed (ValidationFailed), and so do we; its path is 503."""
+    """A CDEvent of a type spec 0.4.1 lacks, or one breaking its type's schema, answers 400
+    naming the type and the violation (never the body) and reconciles nothing; a valid one of
+    another type than the fixtures' is accepted."""
     await create(
-        kube_server, namespace, "GitRepository", "target", RECEIVER_TARGETS["GitRepository"]
+        kube_server, namespace, "ImageRepository", "target", RECEIVER_TARGETS["ImageRepository"]
     )
-    await kube(
+    await create_secret(kube_server, namespace, "webhook-token", {"token": b"cd-token"})
+    await create_receiver(
         kube_server,
-        "POST",
-        RECEIVERS.format(ns=namespace),
-        body={
-            "apiVersion": "notification.toolkit.fluxcd.io/v1",
-            "kind": "Receiver",
-            "metadata": {"name": "ci"},
-            "spec": {
-                "type": "generic-oidc",
-                "oidcProviders": [{"issuerURL": "https://token.actions.example"}],
-                "resources": [{"kind": "GitRepository", "name": "target"}],
-            },
+        namespace,
+        "cd",
+        {
+            "type": "cdevents",
+            "secretRef": {"name": "webhook-token"},
+            "resources": [{"kind": "ImageRepository", "name": "target"}],
         },
     )
-    receiver = await eventually(
-        lambda: kube(kube_server, "GET", RECEIVERS.format(ns=namespace) + "/ci"),
-        check=lambda r: bool(r.get("status", {}).get("conditions")),
+    entry = await receiver_seen(app, namespace, "cd")
+    path = flux_path(b"cd-token", "cd", namespace)
+    assert entry.path == path
+
+    def cdevent(event_type: str, content: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = {
+            "context": {
+                "version": "0.4.1",
+                "id": "cd-1",
+                "source": "/ci",
+                "type": event_type,
+                "timestamp": "2025-05-01T10:00:00Z",
+            },
+            "subject": {"id": "svc", "source": "/cd", "type": "service", "content": content},
+        }
+        headers = {"content-type": "application/json", "ce-type": event_type, "ce-id": "cd-1"}
+        return json.dumps(body).encode(), headers
+
+    unknown = await post(app, path, *cdevent("dev.cdevents.service.teleported.0.1.0", {}))
+    assert unknown[0] == 400
+    assert "unknown CDEvent type 'dev.cdevents.service.teleported.0.1.0'" in json.dumps(unknown)
+    broken = await post(
+        app,
+        path,
+        *cdevent(
+            "dev.cdevents.service.deployed.0.2.0",
+            {"environment": {"id": 7}, "artifactId": "pkg:oci/x"},
+        ),
     )
-    ready, stalled = receiver["status"]["conditions"]
-    assert (ready["type"], ready["status"], ready["reason"]) == (
-        "Ready",
-        "False",
-        "ValidationFailed",
-    )
-    assert (stalled["type"], stalled["status"]) == ("Stalled", "True")
-    assert "at least one validation is required" in ready["message"]
-    status, _ = await post(
-        app, flux_path(b"", "ci", namespace), b"{}", {"Authorization": "Bearer x"}
-    )
-    assert status == 503
+    assert broken[0] == 400
+    assert "body.subject.content.environment.id must be string" in json.dumps(broken)
+    await app.queue.settle()
     assert await patched(kube_server, namespace) == set()
+
+    valid = await post(
+        app,
+        path,
+        *cdevent(
+            "dev.cdevents.service.deployed.0.2.0",
+            {"environment": {"id": "prod"}, "artifactId": "pkg:oci/podinfo@sha256%3A0b1a"},
+        ),
+    )
+    assert (valid[0], valid[1].get("status"), valid[1].get("targets")) == (200, "accepted", 1)
+    await app.queue.settle()
+    assert await patched(kube_server, namespace) == {"ImageRepository/target"}
 
 
 # --- discovery path -------------------------------------------------------------------------
@@ -465,7 +492,7 @@ DISCOVERY_CASES = (
         ("platform/fleet-infra", "platform/{ns}"),
         (
             _git("tag", "https://codeberg.org/platform/{ns}", {"tag": "v2.0.0"}, hit=True),
-            _git("semver", "git@codeberg.org:platform/{ns}.git", {"semver": "2.x"}, hit=True),
+            _git("semver", "ssh://git@codeberg.org/platform/{ns}.git", {"semver": "2.x"}, hit=True),
             _git("main", "https://codeberg.org/platform/{ns}", {"branch": "main"}, hit=False),
         ),
     ),
@@ -511,7 +538,7 @@ DISCOVERY_CASES = (
         ("acme/fleet-infra", "acme/{ns}"),
         (
             _git("main", "https://bitbucket.org/acme/{ns}.git", {"branch": "main"}, hit=True),
-            _git("dev", "git@bitbucket.org:acme/{ns}.git", {"branch": "dev"}, hit=False),
+            _git("dev", "ssh://git@bitbucket.org/acme/{ns}.git", {"branch": "dev"}, hit=False),
         ),
     ),
     DiscoveryCase(
@@ -529,7 +556,7 @@ DISCOVERY_CASES = (
             ),
             _git(
                 "tag",
-                "git@ssh.dev.azure.com:v3/fabrikam/Platform/{ns}",
+                "ssh://git@ssh.dev.azure.com/v3/fabrikam/Platform/{ns}",
                 {"tag": "v1.4.0"},
                 hit=True,
             ),

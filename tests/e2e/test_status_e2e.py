@@ -139,7 +139,7 @@ def condition(kind: str, status: str, reason: str, message: str) -> dict[str, st
         "reason": reason,
         "message": message,
         "lastTransitionTime": "2024-01-01T00:00:00Z",
-        "observedGeneration": "1",
+        "observedGeneration": 1,
     }
 
 

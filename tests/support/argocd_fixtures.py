@@ -53,7 +53,7 @@ def argocd_crds(kube_server: envtest.KubeTestServer) -> list[envtest.CrdInfo]:
         if envtest.ci_requires_cluster():
             pytest.fail(f"CI=true but {found}", pytrace=False)
         pytest.skip(found)
-    return envtest.install_crds(kubeconfig_path=kube_server.kubeconfig_path, crd_dir=found)
+    return envtest.install_crds(kubeconfig_path=kube_server.kubeconfig_path, crd_dirs=[found])
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Fixtures for tests that need the real Kubernetes API server (see tests/envtest.py).
 
-`kube_server` starts etcd + kube-apiserver once per session with the Flux CRDs installed, or
-skips with one line when the binaries cannot be had (fails instead under CI=true).
+`kube_server` starts etcd + kube-apiserver once per session with Flux's real CRDs installed
+(built by scripts/build-flux.sh, see tests/support/flux.py; minimal ones only for the image
+kinds), or skips with one line when the binaries cannot be had (fails instead under CI=true).
+`flux_controllers` runs the real source-controller and kustomize-controller against it.
 `namespace` gives each test a fresh namespace, `kube_api` a kubernetes_asyncio ApiClient, and
 `fault_proxy` a fault-injecting loopback proxy in front of the API server.
 """
@@ -16,7 +18,7 @@ import pytest
 from kubernetes_asyncio import client, config
 
 from tests import envtest
-from tests.support import faultproxy
+from tests.support import faultproxy, flux
 
 
 def _terminal_line(pytest_config: pytest.Config) -> Callable[[str], None]:
@@ -34,21 +36,49 @@ def _terminal_line(pytest_config: pytest.Config) -> Callable[[str], None]:
     return write
 
 
+def _unavailable(reason: str) -> None:
+    if envtest.ci_requires_cluster():
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
-def kube_server(request: pytest.FixtureRequest) -> Iterator[envtest.KubeTestServer]:
-    """A running kube-apiserver + etcd with tests/crds installed, for the whole session."""
+def flux_build(request: pytest.FixtureRequest) -> flux.FluxBuild:
+    """Flux's controllers, CLI and real CRDs, built once into the cache folder."""
+    found = flux.locate_build(notify=_terminal_line(request.config))
+    if isinstance(found, str):
+        _unavailable(found)
+    assert isinstance(found, flux.FluxBuild)
+    return found
+
+
+@pytest.fixture(scope="session")
+def kube_server(
+    request: pytest.FixtureRequest, flux_build: flux.FluxBuild
+) -> Iterator[envtest.KubeTestServer]:
+    """A running kube-apiserver + etcd with Flux's CRDs installed, for the whole session."""
     found = envtest.locate_binaries(notify=_terminal_line(request.config))
     if isinstance(found, str):
-        if envtest.ci_requires_cluster():
-            pytest.fail(f"CI=true but {found}", pytrace=False)
-        pytest.skip(found)
-    with envtest.running_server(binaries=found) as server:
+        _unavailable(found)
+    assert isinstance(found, envtest.Binaries)
+    with envtest.running_server(binaries=found, crd_dirs=flux.crd_dirs(flux_build)) as server:
         # Where the service's leader Lease lives by default (deploy/ runs it there).
         status, body = server.request(
             "POST", "/api/v1/namespaces", body={"metadata": {"name": "flux-system"}}
         )
         assert status in (201, 409), body
         yield server
+
+
+@pytest.fixture(scope="session")
+def flux_controllers(
+    kube_server: envtest.KubeTestServer, flux_build: flux.FluxBuild
+) -> Iterator[flux.FluxControllers]:
+    """source-controller + kustomize-controller for objects labelled `flux.WATCH_LABEL`."""
+    with flux.running_controllers(
+        build=flux_build, kubeconfig=kube_server.kubeconfig_path
+    ) as controllers:
+        yield controllers
 
 
 @pytest.fixture

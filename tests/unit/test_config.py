@@ -56,7 +56,7 @@ def test_the_documented_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "gitops-receiver.yaml"
     settings = load(config_file=example, overrides={})
     assert set(settings.discovery.endpoints) == {"github", "gitlab"}
-    assert settings.discovery.downstream
+    assert not settings.discovery.downstream, "push-time downstream patches are opt-in"
 
 
 def test_inspector_journal_size_defaults_to_1000_and_must_be_positive() -> None:

@@ -63,6 +63,7 @@ EDGES = {
     "receiver.cli": "command line: reads files, runs the service, posts samples",
     "receiver.config": "reads the settings file",
     "receiver.http": "the aiohttp.web edge",
+    "receiver.http.connections": "the aiohttp.web edge",
     "receiver.http.health": "the aiohttp.web edge",
     "receiver.http.inspector": "the aiohttp.web edge",
     "receiver.inspector.capture": "no I/O of its own; reads the pipeline's Delivery record "

@@ -17,6 +17,7 @@ from receiver.app import App
 from receiver.events import ObjectRef
 from receiver.inspector.journal import Candidate, Decision, Entry, ObjectKey, PatchState
 from tests import envtest
+from tests.support import faultproxy
 from tests.support.running import kube, running_app
 
 SOURCE_V1 = "source.toolkit.fluxcd.io/v1"
@@ -147,3 +148,35 @@ async def test_requests_merged_into_one_patch_make_one_event_naming_the_newest(
         "(merged with 1 earlier request(s))",
         "reconcile requested by gitops-receiver: warm-up",
     ]
+
+
+async def test_retries_and_a_refusal_are_recorded_with_their_attempts(
+    kube_server: envtest.KubeTestServer, namespace: str, fault_proxy: faultproxy.FaultProxy
+) -> None:
+    """Through the fault proxy: two 503s then success, and a 403 that is never retried."""
+    await make_repo(kube_server, namespace, "fleet")
+    await make_repo(kube_server, namespace, "locked")
+    fault_proxy.fail_next(
+        2, status=503, match=lambda method, path: method == "PATCH" and path.endswith("/fleet")
+    )
+    fault_proxy.fail_next(
+        1, status=403, match=lambda method, path: method == "PATCH" and path.endswith("/locked")
+    )
+    async with running_app(
+        kubeconfig=fault_proxy.kubeconfig_path,
+        trigger={"retry_initial_s": 0.01, "retry_max_s": 0.02},
+    ) as app:
+        entry = app.journal.add(delivery(namespace, "fleet", "locked", commit="d4" * 20))
+        app.queue.request_all(
+            [
+                ObjectRef(SOURCE_V1, "GitRepository", namespace, "fleet"),
+                ObjectRef(SOURCE_V1, "GitRepository", namespace, "locked"),
+            ],
+            reason="webhooks/github",
+        )
+        await app.queue.settle()
+    fleet, locked = entry.candidates
+    assert (fleet.patch, fleet.attempts, fleet.error) == (PatchState.PATCHED, 3, None)
+    assert (locked.patch, locked.attempts) == (PatchState.REJECTED, 1)
+    assert locked.error is not None and "403" in locked.error
+    assert entry.failed

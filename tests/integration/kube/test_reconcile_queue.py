@@ -1,8 +1,10 @@
 """Reconcile queue against the real API server behind the fault proxy: merge patches,
-collapse, retries on 5xx/429, no retry on 404, and the give-up path."""
+collapse, retries on 5xx/429, no retry on 404, the give-up path, and the interval hold that
+Flux having handled the last patch releases."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -165,4 +167,31 @@ async def test_a_burst_after_a_patch_is_held_and_merged_into_one_more_patch(
     await queue.settle()
     assert len(patches(fault_proxy, "fleet")) == 2
     assert metrics.reconcile_requests.labels("GitRepository", "collapsed")._value.get() == 199
+    await queue.drain()
+
+
+async def test_a_held_request_goes_once_flux_handled_the_last_patch(
+    kube_server: envtest.KubeTestServer,
+    namespace: str,
+    fault_proxy: faultproxy.FaultProxy,
+    proxied_client: KubeClient,
+) -> None:
+    """The interval only holds while Flux has not handled the last patch: its
+    `lastHandledReconcileAt` (as the GitRepository watch delivers it) releases the next push."""
+    ref = await make_repo(kube_server, namespace, "fleet")
+    queue, _ = make_queue(proxied_client, min_interval_s=60)
+    queue.start()
+    queue.request_all([ref], reason="first push")
+    await queue.settle()
+    obj = await kube(kube_server, "GET", GITREPOS.format(ns=namespace) + "/fleet")
+    stamp = obj["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+    queue.request_all([ref], reason="second push")
+    assert queue.depth == 1  # held: Flux has not handled the first one yet
+    queue.handled(ref, requested_at="an older request")
+    assert queue.depth == 1
+    queue.handled(ref, requested_at=stamp)
+    await asyncio.wait_for(queue.settle(), 10)
+    assert len(patches(fault_proxy, "fleet")) == 2
+    queue.request_all([ref], reason="third push")  # the second is not handled yet: held again
+    assert queue.depth == 1
     await queue.drain()

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from receiver.errors import CredentialsInvalid, RemoteError
 from receiver.poller import credentials
+from receiver.poller.runner import GitPythonLsRemote
+from tests import envtest
 from tests.support.ls_remote import SubprocessLsRemote
 
 KNOWN_HOSTS = (
@@ -297,3 +299,32 @@ async def test_http_password_is_in_the_child_environment_not_its_argv(
     header = base64.b64encode(f"flux:{password}".encode())
     assert not any(password in c or header.decode() in c for c in snooping_listener.cmdlines)
     assert any(header in environ for environ in snooping_listener.environs)
+
+
+async def test_the_child_gets_no_inherited_git_variable_and_the_secret_ca_wins(
+    snooping_listener: Snoop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """git turns tracing on when GIT_CURL_VERBOSE merely exists, and an inherited
+    GIT_SSL_CAINFO beats `http.sslCAInfo`: the service's own git variables never reach the
+    child, and the Secret's ca.crt is the CA it uses."""
+    monkeypatch.setenv("GIT_CURL_VERBOSE", "0")
+    monkeypatch.setenv("GIT_TRACE", "1")
+    monkeypatch.setenv("GIT_SSL_CAINFO", "/inherited/ca.pem")
+    # A valid CA: curl loads it before it connects.
+    envtest.write_pki(tmp_path)
+    auth = credentials.auth_from_secret({"ca.crt": (tmp_path / "ca.crt").read_bytes()})
+    url = f"https://127.0.0.1:{snooping_listener.port}/repo.git"
+    backend = GitPythonLsRemote(max_threads=1)
+    try:
+        with credentials.git_environment(url=url, auth=auth) as env, pytest.raises(RemoteError):
+            await backend(url=url, env=env, timeout_s=20)
+    finally:
+        backend.close()
+
+    assert snooping_listener.environs, "git was not seen in /proc while connected"
+    for environ in snooping_listener.environs:
+        variables = dict(item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item)
+        assert b"GIT_CURL_VERBOSE" not in variables
+        assert b"GIT_TRACE" not in variables
+        assert variables[b"GIT_SSL_CAINFO"] != b"/inherited/ca.pem"
+        assert variables[b"GIT_SSL_CAINFO"].endswith(b"/ca.crt")

@@ -224,6 +224,35 @@ async def test_wrong_password_backs_off_and_other_objects_are_polled_in_the_same
     assert harness.requested_refs().count(harness.records[0].ref) == 1
 
 
+async def test_a_success_resets_the_backoff(
+    served_root: Path,
+    http_basic: gitserver.GitHttpServer,
+    harness: Harness,
+    ls_remote: runner.LsRemote,
+) -> None:
+    """fail -> fail -> succeed -> fail: the next retry comes after the base delay again."""
+    gitserver.BareRepo(served_root, "flaky")
+    wrong = {**BASIC_SECRET, "password": b"nope"}
+    harness.secrets[("apps", "flaky")] = wrong
+    harness.records = [
+        record("flaky", http_basic.url("flaky"), revision=f"master@sha1:{'1' * 40}", secret="flaky")
+    ]
+    harness.build(ls_remote=ls_remote, backoff_initial_s=60.0, backoff_max_s=600.0)
+    assert (await harness.tick()).outcomes == {"auth_failed": 1}
+    harness.clock.now_s += 46  # first delay: 60 s * 0.75
+    assert (await harness.tick()).outcomes == {"auth_failed": 1}
+    harness.secrets[("apps", "flaky")] = BASIC_SECRET
+    harness.clock.now_s += 91  # second delay: 90 s
+    assert (await harness.tick()).outcomes == {"ok": 1}
+
+    harness.secrets[("apps", "flaky")] = wrong
+    harness.clock.now_s += 1
+    assert (await harness.tick()).outcomes == {"auth_failed": 1}
+    harness.clock.now_s += 46  # the base delay again, not a third doubling
+    retried = await harness.tick()
+    assert retried.outcomes == {"auth_failed": 1} and retried.remotes_backing_off == 0
+
+
 async def test_bearer_token_over_http_backend(
     served_root: Path,
     http_bearer: gitserver.GitHttpServer,

@@ -154,3 +154,57 @@ def test_mistyped_generators_never_raise() -> None:
     record = argocd.record_from_object(obj)
     assert isinstance(record, argocd.ApplicationSetRecord)
     assert record.generators == () and record.every_push is False
+
+
+HYDRATOR = {
+    "sourceHydrator": {
+        "drySource": {
+            "repoURL": "https://github.com/example/fleet",
+            "targetRevision": "main",
+            "path": "dry",
+        },
+        "syncSource": {"targetBranch": "env/prod", "path": "prod"},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("ref", "changed", "refreshed", "hydrated"),
+    [
+        ("refs/heads/main", {"dry/app.yaml"}, True, True),  # the dry source moved
+        ("refs/heads/env/prod", {"prod/app.yaml"}, True, False),  # the hydrated branch moved
+        ("refs/heads/main", {"docs/x.md"}, True, True),  # no annotation: every change
+        ("refs/heads/dev", {"dry/app.yaml"}, False, False),
+    ],
+)
+def test_source_hydrator_dry_source_asks_for_hydration(
+    ref: str, changed: set[str], refreshed: bool, hydrated: bool
+) -> None:
+    obj = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "h", "namespace": "argocd"},
+        "spec": {"project": "default", **HYDRATOR},
+    }
+    record = argocd.record_from_object(obj)
+    assert isinstance(record, argocd.ApplicationRecord) and record.hydrated
+    index = ArgoIndex([record])
+    event = push(ref, changed=frozenset(changed))
+    targets = index.route(event).targets
+    assert (record.ref in targets) is refreshed
+    assert (index.hydrating(event, targets) == (record.ref,)) is hydrated
+
+
+def test_hydrate_annotation_only_when_asked() -> None:
+    patch = argocd.refresh_patch("Application", hard=False, hydrate=True)
+    assert patch == {
+        "metadata": {
+            "annotations": {
+                "argocd.argoproj.io/refresh": "normal",
+                "argocd.argoproj.io/hydrate": "normal",
+            }
+        }
+    }
+    assert argocd.refresh_patch("ApplicationSet", hard=False, hydrate=True) == {
+        "metadata": {"annotations": {"argocd.argoproj.io/application-set-refresh": "true"}}
+    }

@@ -124,6 +124,62 @@ def test_ready_false_is_failure_for_the_attempted_revision_with_the_message() ->
     assert obs.description == "kustomize build failed: accumulating resources"
 
 
+def test_ready_false_beside_progressing_with_retry_is_failure() -> None:
+    """What kustomize-controller v1.9.6 writes for a failed apply it will retry."""
+    obj = kustomization(
+        ready="False",
+        reason="ReconciliationFailed",
+        message='ConfigMap/ns/broken dry-run failed: data.x: Invalid value: "string"',
+        attempted=f"main@sha1:{SHA_B}",
+        applied=f"main@sha1:{SHA_A}",
+    )
+    obj["status"]["conditions"].append(
+        {
+            "type": "Reconciling",
+            "status": "True",
+            "reason": "ProgressingWithRetry",
+            "message": f"Detecting drift for revision main@sha1:{SHA_B} with a timeout of 30s",
+        }
+    )
+    obs = flux.observe(obj)
+    assert obs is not None
+    assert (obs.state, obs.revision) == (CommitState.FAILURE, flux.Revision(SHA_B, "main"))
+    assert obs.description.startswith("ConfigMap/ns/broken dry-run failed")
+
+
+def test_success_names_the_commit_of_the_ready_message_before_the_fields_catch_up() -> None:
+    """Flux writes Ready=True "Applied revision: B" while lastAppliedRevision still says A."""
+    obs = flux.observe(
+        kustomization(
+            ready="True",
+            message=f"Applied revision: main@sha1:{SHA_B}",
+            attempted=f"main@sha1:{SHA_A}",
+            applied=f"main@sha1:{SHA_A}",
+        )
+    )
+    assert obs is not None
+    assert (obs.state, obs.revision, obs.applied) == (
+        CommitState.SUCCESS,
+        flux.Revision(SHA_B, "main"),
+        flux.Revision(SHA_B, "main"),
+    )
+
+
+def test_fields_ahead_of_the_ready_message_keep_the_message_on_its_commit() -> None:
+    """The other order: lastAppliedRevision already B, Ready still "Applied revision: A"."""
+    obs = flux.observe(
+        kustomization(
+            ready="True",
+            message=f"Applied revision: main@sha1:{SHA_A}",
+            attempted=f"main@sha1:{SHA_B}",
+            applied=f"main@sha1:{SHA_B}",
+        )
+    )
+    assert obs is not None
+    assert (obs.state, obs.revision) == (CommitState.SUCCESS, flux.Revision(SHA_A, "main"))
+    assert obs.description == f"Applied revision: main@sha1:{SHA_A}"
+
+
 def test_reconciling_is_running_on_the_revision_named_in_the_message() -> None:
     obs = flux.observe(
         kustomization(

@@ -154,3 +154,33 @@ def test_memory_is_bounded_per_object_and_overall() -> None:
             sha=SHA_A, target=TARGET, objects=[ObjectRef("v", "Kustomization", "n", name)]
         )
     assert journey.open_commits(KS) == [], "the least recently used object was evicted"
+
+
+SHA_C = "c" * 40
+
+
+def test_a_late_webhook_for_the_parent_is_ordered_by_the_childs_before() -> None:
+    """B's webhook first, then A's (B.before == A): applying B supersedes A."""
+    journey = Journey(naming=NAMING)
+    journey.requested(sha=SHA_B, before=SHA_A, target=TARGET, objects=[KS])
+    journey.requested(sha=SHA_A, before=SHA_C, target=TARGET, objects=[KS])
+    posted = journey.observed(observation(CommitState.SUCCESS, SHA_B, applied=SHA_B))
+    assert states(posted) == [("b", CommitState.SUCCESS), ("a", CommitState.SUPERSEDED)]
+    assert journey.open_commits(KS) == []
+
+
+def test_a_webhook_for_a_parent_of_the_applied_commit_is_superseded_at_once() -> None:
+    journey = Journey(naming=NAMING)
+    journey.requested(sha=SHA_B, before=SHA_A, target=TARGET, objects=[KS])
+    journey.observed(observation(CommitState.SUCCESS, SHA_B, applied=SHA_B))
+    posted = journey.requested(sha=SHA_A, before=SHA_C, target=TARGET, objects=[KS])
+    assert states(posted) == [("a", CommitState.PENDING), ("a", CommitState.SUPERSEDED)]
+
+
+def test_without_before_arrival_order_stands() -> None:
+    journey = Journey(naming=NAMING)
+    journey.requested(sha=SHA_B, target=TARGET, objects=[KS])
+    journey.requested(sha=SHA_A, target=TARGET, objects=[KS])
+    posted = journey.observed(observation(CommitState.SUCCESS, SHA_B, applied=SHA_B))
+    assert states(posted) == [("b", CommitState.SUCCESS)]
+    assert journey.open_commits(KS) == [SHA_A]

@@ -1,0 +1,33 @@
+"""Print the mutation score of the last `mutmut run` (for `make mutate`).
+
+Reads mutants/mutmut-cicd-stats.json (`mutmut export-cicd-stats`): the score is the share of
+mutants the tests killed, of those that were checked (mutants no test reaches count as
+survivors: a change nothing notices).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    stats = json.loads(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "mutants/mutmut-cicd-stats.json").read_text()
+    )
+    killed = stats["killed"] + stats.get("timeout", 0) + stats.get("caught_by_type_check", 0)
+    checked = stats["total"] - stats.get("not_checked", 0) - stats.get("skipped", 0)
+    if checked == 0:
+        print("no mutant was checked: see mutmut's output above", file=sys.stderr)
+        return 1
+    print(
+        f"mutants: {stats['total']}, killed: {killed}, survived: {stats['survived']}, "
+        f"no test: {stats.get('no_tests', 0)}, suspicious: {stats.get('suspicious', 0)}"
+    )
+    print(f"mutation score: {100 * killed / max(checked, 1):.1f}% ({killed}/{checked})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
