@@ -195,3 +195,18 @@ async def test_a_held_request_goes_once_flux_handled_the_last_patch(
     queue.request_all([ref], reason="third push")  # the second is not handled yet: held again
     assert queue.depth == 1
     await queue.drain()
+
+
+async def test_the_pollers_own_requests_do_not_count_as_recent(
+    kube_server: envtest.KubeTestServer, namespace: str, proxied_client: KubeClient
+) -> None:
+    """The poller skips an object a webhook asked for within the interval; its own earlier
+    request (`remember=False`) must not make it skip the next move of the remote."""
+    ref = await make_repo(kube_server, namespace, "fleet")
+    queue, _ = make_queue(proxied_client)
+    queue.start()
+    queue.request_all([ref], reason="poll", remember=False)
+    assert queue.last_requested_ns(ref) is None
+    queue.request_all([ref], reason="webhooks/github")
+    assert queue.last_requested_ns(ref) is not None
+    await queue.drain()
