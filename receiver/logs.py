@@ -15,6 +15,7 @@ neither, so `configure` may run again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -43,14 +44,30 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"/hook/(?!\{)[^\s\"'?#,;)}\]]+"), "/hook/" + REDACTED),
     (re.compile(r"(/webhooks/[\w.-]+)/(?!\{)[^\s\"'?#,;)}\]]+"), r"\1/" + REDACTED),
-    # `X-Gitlab-Token: value`, `"x-hub-signature-256": "sha256=..."`, `token=value`
+    # `X-Gitlab-Token: value`, `"x-hub-signature-256": "sha256=..."`, `token=value`. The match
+    # starts at the secret word (what precedes it in the name stays as it is): a leading
+    # `[\w-]*` would make every `[\w-]` run cost its length squared.
     (
-        re.compile(rf"(?i)([\w-]*{_SECRET_WORDS}[\w-]*[\"']?\s*[:=]\s*[\"']?)([^\s\"',;}}]+)"),
+        re.compile(rf"(?i)({_SECRET_WORDS}[\w-]*[\"']?\s*[:=]\s*[\"']?)([^\s\"',;}}]+)"),
         r"\1" + REDACTED,
     ),
     (re.compile(r"(?i)\b(sha1|sha256|sha512|md5)=[0-9a-f]{6,}"), r"\1=" + REDACTED),
     (re.compile(r"://[^/\s@:]+:[^/\s@]+@"), "://" + REDACTED + "@"),
 )
+# What every pattern above needs somewhere in the text (same `(?i)`): a text without any of
+# these (most values of a line: names, ids, targets) is returned as it is. ASCII text is
+# checked with substring tests (`_ASCII_CLUES`, much faster than the regex); other text with
+# `_CLUES`, whose `(?i)` also matches the long s (U+017F) for `s` as the patterns do.
+_CLUES = re.compile(r"(?i)bearer|basic|/hook/|/webhooks/|[:=]")
+_ASCII_CLUES = ("bearer", "basic", "/hook/", "/webhooks/", ":", "=")
+
+
+def _has_clue(text: str) -> bool:
+    if text.isascii():
+        lowered = text.lower()
+        return any(clue in lowered for clue in _ASCII_CLUES)
+    return _CLUES.search(text) is not None
+
 
 # Until `configure` runs, structlog's defaults print every level.
 _debug_enabled = True
@@ -64,13 +81,21 @@ def debug_enabled() -> bool:
 
 def redact(text: str) -> str:
     """`text` with every credential-shaped part replaced by `<redacted>` (see module doc)."""
+    if not _has_clue(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    """Whether a field named `key` holds a secret (cached: a line's keys are few and repeat)."""
+    return _SECRET_KEY.search(key) is not None
+
+
 def _redact_value(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key) and value is not None and not isinstance(value, bool | int):
+    if _secret_key(key) and value is not None and not isinstance(value, bool | int):
         return REDACTED
     if isinstance(value, str):
         return redact(value)
@@ -79,7 +104,11 @@ def _redact_value(key: str, value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_redact_value("", item) for item in value]
+        items = list(value)
+        # A clue cannot span the line break: one search tells whether any string item has one.
+        if all(isinstance(item, str) for item in items) and not _has_clue("\n".join(items)):
+            return items
+        return [_redact_value("", item) for item in items]
     return value
 
 
