@@ -54,12 +54,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(sha1|sha256|sha512|md5)=[0-9a-f]{6,}"), r"\1=" + REDACTED),
     (re.compile(r"://[^/\s@:]+:[^/\s@]+@"), "://" + REDACTED + "@"),
 )
-# What every pattern above needs somewhere in the text (same `(?i)`): a text without any of
-# these (most values of a line: names, ids, targets) is returned as it is. ASCII text is
-# checked with substring tests (`_ASCII_CLUES`, much faster than the regex); other text with
+# What the patterns above need somewhere in the text (same `(?i)`): the field pattern a word of
+# `_SECRET_WORDS` (`passw`, `key`: stems of its words), each of the others one of the first six.
+# A text without any (most values of a line: names, ids, targets, times) is returned as it is.
+# ASCII text is checked with substring tests (much faster than the regex); other text with
 # `_CLUES`, whose `(?i)` also matches the long s (U+017F) for `s` as the patterns do.
-_CLUES = re.compile(r"(?i)bearer|basic|/hook/|/webhooks/|[:=]")
-_ASCII_CLUES = ("bearer", "basic", "/hook/", "/webhooks/", ":", "=")
+_ASCII_CLUES = (
+    *("bearer", "basic", "/hook/", "/webhooks/", "=", "://"),
+    *("token", "signature", "secret", "passw", "authorization", "key", "credential"),
+)
+_CLUES = re.compile("(?i)" + "|".join(re.escape(clue) for clue in _ASCII_CLUES))
 
 
 def _has_clue(text: str) -> bool:

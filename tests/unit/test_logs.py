@@ -28,6 +28,9 @@ DIGEST = "1ef018a52483616dc22886e47a4cabdcbaa31acc4b3ccb1ece632f152db67bc6"
         ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
         ("clone https://user:hunter2@example.com/repo.git", "hunter2"),
         ("token=abc.def", "abc.def"),
+        ("X-GITLAB-TOKEN=gl-upper", "gl-upper"),
+        ("Authorization: Ba\u017fic dXNlcjpwYXNz", "dXNlcjpwYXNz"),  # (?i) folds U+017F to s
+        ("api_KEY: k-123, éclair", "k-123"),
     ],
 )
 def test_redact_removes_the_secret(text: str, secret: str) -> None:
@@ -38,6 +41,17 @@ def test_redact_removes_the_secret(text: str, secret: str) -> None:
 def test_redact_keeps_what_is_not_secret() -> None:
     text = "route /hook/{digest} commit " + "a" * 40 + " repo https://github.com/org/fleet"
     assert logs.redact(text) == text
+
+
+def test_redact_keeps_the_name_before_a_secret_word() -> None:
+    assert logs.redact("X-Gitlab-Token: gl-abc") == "X-Gitlab-Token: " + logs.REDACTED
+
+
+def test_a_list_is_redacted_item_by_item() -> None:
+    event = logs.redact_event(
+        None, "info", {"targets": ["GitRepository/ns/a", f"/hook/{DIGEST}"], "at": "12:00:01"}
+    )
+    assert event == {"targets": ["GitRepository/ns/a", "/hook/" + logs.REDACTED], "at": "12:00:01"}
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
