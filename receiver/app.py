@@ -357,7 +357,7 @@ class App:
             asyncio.create_task(self._write_statuses(), name="receiver-status-writer")
         )
         for key in self.receivers.receiver_keys():
-            self._receiver_changed(key, quiet=True)
+            self._queue_status_write(key)
         if self.poller is not None:
             self._singletons.append(
                 asyncio.create_task(self._poll_once_ready(self.poller), name="poller")
@@ -705,18 +705,25 @@ class App:
             for receiver_key in self.receivers.naming_secret(key):
                 self._receiver_changed(receiver_key)
 
-    def _receiver_changed(self, key: Key, *, quiet: bool = False) -> None:
+    def _receiver_changed(self, key: Key) -> None:
         entry = self.receivers.entry(key)
         if entry is None:
             return
         if (entry.namespace, entry.secret_name) in self._fetching:
             return  # its Secret is being read: the status follows the answer, not a TokenNotFound
-        if entry.token == b"" and not quiet:
+        if entry.token == b"":
             log.warning(
                 "receiver_empty_token",
                 receiver=f"{key[0]}/{key[1]}",
                 detail="the webhook path is the only credential (GitLab agent style)",
             )
+        self._queue_status_write(key)
+
+    def _queue_status_write(self, key: Key) -> None:
+        """Have the status writer (the leader's) write this Receiver's status, once."""
+        entry = self.receivers.entry(key)
+        if entry is None or (entry.namespace, entry.secret_name) in self._fetching:
+            return
         if self.settings.write_receiver_status and key not in self._status_pending:
             self._status_pending.add(key)
             self._status_keys.put_nowait(key)

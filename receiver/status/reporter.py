@@ -156,9 +156,7 @@ class StatusReporter:
         self.active = False
         for seq in list(self._items):
             item = self._take(seq)
-            key = item.update.status_key
-            if self._last_accepted.get(key) == (item.update.state, item.update.description):
-                del self._last_accepted[key]
+            self._forget_accepted(item.update)
             self._hold(item.update)
         if not self._in_flight:
             self._idle.set()
@@ -254,9 +252,7 @@ class StatusReporter:
         self._metrics.dropped.labels(reason=reason).inc()
         if self.on_done is not None:
             self.on_done(item.update, f"dropped: {reason}")
-        key = item.update.status_key
-        if self._last_accepted.get(key) == (item.update.state, item.update.description):
-            del self._last_accepted[key]
+        self._forget_accepted(item.update)
         log.debug(
             "status_dropped",
             reason=reason,
@@ -266,6 +262,12 @@ class StatusReporter:
             status_name=item.update.name,
             state=item.update.state.value,
         )
+
+    def _forget_accepted(self, update: StatusUpdate) -> None:
+        """Let an identical update through later: this one was never posted."""
+        key = update.status_key
+        if self._last_accepted.get(key) == (update.state, update.description):
+            del self._last_accepted[key]
 
     def _remember(self, key: StatusKey, content: tuple[CommitState, str]) -> None:
         self._last_accepted[key] = content
